@@ -1,0 +1,105 @@
+# MLOps interview labs — the project's menu. `make` (or `make help`) lists every target.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(PYTHON) -m uv
+MLFLOW_PORT ?= 5000
+
+# Offline and quiet: no telemetry from MLflow, Prefect or DVC; uv never downloads a Python.
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+export UV_PYTHON_DOWNLOADS := never
+# DVC stages run `python …`: make that the project's venv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+VENV_STAMP := $(VENV)/.installed
+DATA_STAMP := $(VENV)/.data-built
+DATA_OUTS := data/raw/churn.csv data/prepared/train.csv data/prepared/holdout.csv models/churn-model.skops
+# Outputs deleted by hand → rebuild even if the stamp says otherwise.
+ifneq ($(words $(wildcard $(DATA_OUTS))),$(words $(DATA_OUTS)))
+.PHONY: $(DATA_STAMP)
+endif
+
+LABS := $(sort $(patsubst labs/%/,%,$(dir $(wildcard labs/*/__main__.py))))
+
+.PHONY: help setup lock test lint format bench mlflow-ui repro clean
+
+help: ## Show this menu
+	@echo "MLOps interview labs — make <target>"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "First run of any target installs everything (uv → .venv from requirements.lock) and builds the data."
+
+# --- set-up ---------------------------------------------------------------------------
+
+setup: $(DATA_STAMP) ## Install uv, .venv from the hash-locked requirements.lock, the project, and build the data (dvc repro)
+	@echo "setup: up to date (.venv, data, baseline model)"
+
+$(VENV_STAMP): requirements.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || { echo "setup: installing uv with pip"; \
+		$(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv; }
+	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	@echo "setup: installing the locked packages into $(VENV) (hashes verified)"
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@$(BIN)/dvc config core.analytics false && $(BIN)/dvc config core.check_update false
+	@touch $@
+
+$(DATA_STAMP): $(VENV_STAMP) dvc.yaml dvc.lock params.yaml
+	@echo "setup: building data, baseline model and metrics (dvc repro)"
+	$(BIN)/dvc repro
+	@touch $@
+
+lock: ## Re-resolve dependencies into requirements.lock (names, versions, sha256 only)
+	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --no-header \
+		--python-version 3.11 --quiet -o requirements.lock
+	@echo "lock: requirements.lock updated; run 'make setup' to install it"
+
+repro: setup ## Run the DVC pipeline (generate → prepare → train → evaluate); a no-op if nothing changed
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+# --- checks ---------------------------------------------------------------------------
+
+lint: $(VENV_STAMP) ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint ## Lint, then the whole test suite, offline
+	$(BIN)/pytest
+
+bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json)
+	$(BIN)/python benchmarks/bench_foundation.py
+
+# --- labs (one target per interview question) ------------------------------------------
+
+lab-drift: setup ## [drift] What is model drift, and what is concept drift? How do you tell them apart?
+	$(BIN)/python -m labs.drift
+
+lab-%:
+	@echo "make: there is no lab '$*'." >&2
+	@echo "Labs: $(if $(LABS),$(addprefix make lab-,$(LABS)),none yet)" >&2
+	@echo "'make help' lists each with the interview question it answers." >&2
+	@exit 2
+
+# --- tools ----------------------------------------------------------------------------
+
+mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 over mlflow.db + mlruns/ (MLFLOW_TRACKING_URI overrides)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
+		--workers 1 --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
+		--default-artifact-root "$(CURDIR)/mlruns"
+
+clean: ## Remove generated reports (keeps .venv, data and the MLflow store)
+	rm -rf reports

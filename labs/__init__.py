@@ -1,0 +1,1 @@
+"""MLOps interview labs: one package per interview topic, and the shared core in ``common``."""

@@ -1,0 +1,39 @@
+"""Where things live: the project root and the folders under it. Nothing is created at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The repository root: ``$LABS_ROOT`` if set, else the folder that holds ``labs/``."""
+    env = os.environ.get("LABS_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+
+
+def params_file() -> Path:
+    return project_root() / "params.yaml"
+
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+def reports_dir(topic: str) -> Path:
+    """``reports/<topic>/``, created on first use."""
+    path = project_root() / "reports" / topic
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def labs_available() -> list[str]:
+    """Every lab topic: a folder under ``labs/`` with a ``lab.py`` or ``__main__.py``."""
+    base = Path(__file__).resolve().parents[1]
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if p.is_dir()
+        and p.name != "common"
+        and ((p / "lab.py").exists() or (p / "__main__.py").exists())
+    )

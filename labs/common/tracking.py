@@ -1,0 +1,231 @@
+"""MLflow set-up as functions (nothing happens at import) and safe model files.
+
+- The store is SQLite ``mlflow.db`` at the repo root with artifacts in ``mlruns/`` beside it;
+  ``MLFLOW_TRACKING_URI`` overrides it everywhere (an MLflow server for the scale-out path).
+- Telemetry of MLflow, Prefect and DVC is switched off before anything is imported.
+- Models are written with skops, never pickle. Loading checks that the file is skops and that
+  every type it needs is on an allowlist, then loads with exactly those types trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from labs.common.paths import project_root
+
+if TYPE_CHECKING:  # heavy imports stay out of ``import labs.common``
+    import mlflow
+
+OFFLINE_ENV = {
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+# Types a project model may contain. Anything else in a model file is refused.
+SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
+
+# What a logged model needs at serving time, pinned to what is installed (MLflow would
+# otherwise infer it in a subprocess, ~10 s per model).
+_MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+# skops object ids: ``"__id__": 1400…`` in the schema and ``"file": "1400….npy"`` members.
+_SKOPS_ID = re.compile(r'("__id__": |"file": ")(\d+)((?:\.npy")?)')
+
+
+class UntrustedModelError(RuntimeError):
+    """A model file is not skops, or needs a type outside :data:`SAFE_TYPE_PREFIXES`."""
+
+
+def offline_env() -> None:
+    """Switch telemetry off for this process and its children (keeps values already set)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` or the project's SQLite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def artifact_location(uri: str | None = None) -> str | None:
+    """For a local SQLite store: ``mlruns/`` beside the database. For a server: its default."""
+    uri = uri or tracking_uri()
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite":
+        return None
+    db = Path(unquote(uri[len("sqlite:///") :]))
+    return (db.parent / "mlruns").resolve().as_uri()
+
+
+def configure_tracking() -> str:
+    """Point MLflow at the project's store (or ``$MLFLOW_TRACKING_URI``); return the URI."""
+    offline_env()
+    import mlflow
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def get_or_create_experiment(name: str) -> str:
+    """The id of experiment ``name``, created with the project's artifact location if new."""
+    import mlflow
+
+    configure_tracking()
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return mlflow.create_experiment(name, artifact_location=artifact_location())
+    except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+@contextlib.contextmanager
+def start_run(
+    experiment: str, run_name: str, params: Mapping[str, Any] | None = None
+) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run in ``experiment`` with ``params`` logged; ends (FAILED) on exceptions."""
+    import mlflow
+
+    experiment_id = get_or_create_experiment(experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        if params:
+            mlflow.log_params({k: _short(v) for k, v in params.items()})
+        yield run
+
+
+def model_requirements() -> list[str]:
+    """Pinned pip requirements of a logged model, from the installed versions."""
+    return [f"{name}=={metadata.version(name)}" for name in _MODEL_REQUIREMENTS]
+
+
+def trusted_types_for(model: Any) -> list[str]:
+    """The non-default types skops needs for ``model``; refuses any outside the allowlist."""
+    import skops.io
+
+    needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return _checked_types(needed, source=type(model).__name__)
+
+
+def log_sklearn_model(
+    model: Any,
+    name: str = "model",
+    registered_model_name: str | None = None,
+    signature: Any = None,
+) -> Any:
+    """Log ``model`` (skops, explicit trusted types and requirements) into the active run."""
+    import logging
+
+    import mlflow.sklearn
+
+    # uv venvs carry no pip; MLflow warns about that while writing conda.yaml, which we do not use.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    return mlflow.sklearn.log_model(
+        model,
+        name=name,
+        serialization_format="skops",
+        skops_trusted_types=trusted_types_for(model),
+        pip_requirements=model_requirements(),
+        registered_model_name=registered_model_name,
+        signature=signature,
+    )
+
+
+def load_sklearn_model(model_uri: str) -> Any:
+    """Load a logged sklearn model, after checking it is skops with only allowed types.
+
+    MLflow itself refuses to deserialise any sklearn model unless
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``, because the trusted-type list is read from
+    the model's own metadata. We check that list against our allowlist instead, and load the
+    skops file directly, so no process-wide switch is needed.
+    """
+    import mlflow.artifacts
+    import yaml
+
+    configure_tracking()
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn")
+    if not flavor or flavor.get("serialization_format") != "skops":
+        fmt = flavor.get("serialization_format") if flavor else "no sklearn flavor"
+        raise UntrustedModelError(f"{model_uri} is saved as {fmt!r}; only skops models are loaded")
+    return load_model_file(local / flavor["pickled_model"])
+
+
+def dump_model(model: Any, path: Path) -> str:
+    """Write ``model`` as a skops file with reproducible bytes; return its sha256.
+
+    skops names objects by their memory address and stamps zip members with the current time,
+    so the same model would give a new file (and a new DVC hash) on every run. We renumber the
+    addresses in order of first appearance and use a fixed timestamp: same model, same bytes.
+    """
+    import skops.io
+
+    trusted_types_for(model)  # refuse to write what we would refuse to read
+    source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
+    schema = source.read("schema.json").decode()
+    ids: dict[str, str] = {}
+    for match in _SKOPS_ID.finditer(schema):
+        ids.setdefault(match.group(2), str(len(ids) + 1))
+
+    def renumber(text: str) -> str:
+        return _SKOPS_ID.sub(lambda m: m.group(1) + ids[m.group(2)] + m.group(3), text)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for info in sorted(source.infolist(), key=lambda i: renumber(f'"file": "{i.filename}"')):
+            name = renumber(f'"file": "{info.filename}"')[len('"file": "') : -1]
+            data = source.read(info)
+            if info.filename == "schema.json":
+                data = renumber(schema).encode()
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            target.writestr(fixed, data)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_model_file(path: Path) -> Any:
+    """Load a skops model file, trusting only the allowlisted types it needs."""
+    import skops.io
+
+    trusted = _checked_types(skops.io.get_untrusted_types(file=path), source=str(path))
+    return skops.io.load(path, trusted=trusted)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _checked_types(types: list[str], source: str) -> list[str]:
+    refused = [t for t in types if not t.startswith(SAFE_TYPE_PREFIXES)]
+    if refused:
+        raise UntrustedModelError(
+            f"{source} needs types outside the allowlist {SAFE_TYPE_PREFIXES}: {refused}"
+        )
+    return list(types)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
