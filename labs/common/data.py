@@ -262,8 +262,9 @@ def _draw(
         u = rng[name].random(n)
         labels = list(CATEGORIES[name])
         cdf = np.cumsum([float(probs.get(c, 0.0)) for c in labels])  # type: ignore[union-attr]
+        # pandas categoricals: the same strings, but cheap to count, compare and encode
         index = np.minimum(np.searchsorted(cdf, u, side="right"), len(labels) - 1)
-        cols[name] = np.asarray(labels, dtype=object)[index]
+        cols[name] = pd.Categorical.from_codes(index, categories=labels)
     frame = pd.DataFrame(cols)
     for name in ("tenure_months", "support_calls", "age"):
         frame[name] = frame[name].astype(int)
@@ -303,8 +304,16 @@ def _logit(frame: pd.DataFrame, concept: Mapping[str, object]) -> np.ndarray:
         z += float(concept[name]) * (frame[name].to_numpy(float) - _CENTRES[name])  # type: ignore[arg-type]
     for name in CATEGORICAL_FEATURES:
         weights: Mapping[str, float] = concept[name]  # type: ignore[assignment]
-        z += frame[name].map(lambda c, w=weights: w.get(c, 0.0)).to_numpy(float)
+        z += _category_weights(frame[name], weights)
     return z
+
+
+def _category_weights(column: pd.Series, weights: Mapping[str, float]) -> np.ndarray:
+    """Each row's weight; an unknown or missing category (an incident) weighs 0."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # fast path: index by the codes
+        table = np.array([float(weights.get(c, 0.0)) for c in column.cat.categories] + [0.0])
+        return table[column.cat.codes.to_numpy()]  # code -1 (missing) → the trailing 0
+    return column.map(lambda c: float(weights.get(c, 0.0))).to_numpy(float)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -85,13 +85,17 @@ def format_summary(result: LabResult) -> str:
 def finish(result: LabResult, out_dir: Path) -> int:
     """Write the summary, print it, and return the exit code (0 only if every claim holds)."""
     path = write_summary(result, out_dir)
-    try:
-        shown = path.relative_to(project_root())
-    except ValueError:
-        shown = path
     print(format_summary(result))
-    print(f"Summary: {shown}")
+    print(f"Summary: {artifact_path(path)}")
     return 0 if result.passed else 1
+
+
+def artifact_path(path: Path) -> str:
+    """How a file is listed in ``artifacts``: relative to the repo root when inside it."""
+    try:
+        return str(path.resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def _fmt(value: Any) -> str:
