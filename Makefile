@@ -16,8 +16,9 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 export UV_PYTHON_DOWNLOADS := never
-# DVC stages run `python …`: make that the project's venv.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+# DVC stages run `python …`: only DVC's commands get the venv first on PATH. (Exporting it
+# globally would make `python3` below mean the venv's, which has neither uv nor pip.)
+WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 
 VENV_STAMP := $(VENV)/.installed
 DATA_STAMP := $(VENV)/.data-built
@@ -28,15 +29,20 @@ ifneq ($(words $(wildcard $(DATA_OUTS))),$(words $(DATA_OUTS)))
 endif
 
 LABS := $(sort $(patsubst labs/%/,%,$(dir $(wildcard labs/*/__main__.py))))
+# Colour only on a terminal.
+CYAN := $(shell test -t 1 && printf '\033[36m')
+RESET := $(shell test -t 1 && printf '\033[0m')
 
 .PHONY: help setup lock test lint format bench mlflow-ui repro clean
 
 help: ## Show this menu
 	@echo "MLOps interview labs — make <target>"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v c="$(CYAN)" -v r="$(RESET)" 'BEGIN {FS = ":.*## "} \
+		/^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-16s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "First run of any target installs everything (uv → .venv from requirements.lock) and builds the data."
+	@echo "The first target you run installs everything (uv → .venv from requirements.lock; needs the"
+	@echo "package registry or a warm uv cache) and builds the data. After that, all runs are offline."
 
 # --- set-up ---------------------------------------------------------------------------
 
@@ -55,7 +61,7 @@ $(VENV_STAMP): requirements.lock pyproject.toml
 
 $(DATA_STAMP): $(VENV_STAMP) dvc.yaml dvc.lock params.yaml
 	@echo "setup: building data, baseline model and metrics (dvc repro)"
-	$(BIN)/dvc repro
+	$(WITH_VENV) $(BIN)/dvc repro
 	@touch $@
 
 lock: ## Re-resolve dependencies into requirements.lock (names, versions, sha256 only)
@@ -64,7 +70,7 @@ lock: ## Re-resolve dependencies into requirements.lock (names, versions, sha256
 	@echo "lock: requirements.lock updated; run 'make setup' to install it"
 
 repro: setup ## Run the DVC pipeline (generate → prepare → train → evaluate); a no-op if nothing changed
-	$(BIN)/dvc repro
+	$(WITH_VENV) $(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
 # --- checks ---------------------------------------------------------------------------
@@ -81,7 +87,7 @@ test: setup lint ## Lint, then the whole test suite, offline
 	$(BIN)/pytest
 
 bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json)
-	$(BIN)/python benchmarks/bench_foundation.py
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 # --- labs (one target per interview question) ------------------------------------------
 
@@ -96,10 +102,17 @@ lab-%:
 
 # --- tools ----------------------------------------------------------------------------
 
-mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 over mlflow.db + mlruns/ (MLFLOW_TRACKING_URI overrides)
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port $(MLFLOW_PORT) \
-		--workers 1 --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
-		--default-artifact-root "$(CURDIR)/mlruns"
+mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=… to change) over mlflow.db + mlruns/ or $MLFLOW_TRACKING_URI
+	@case "$${MLFLOW_TRACKING_URI:-}" in \
+	  http://*|https://*) echo "MLFLOW_TRACKING_URI is a tracking server: its UI is at $$MLFLOW_TRACKING_URI";; \
+	  "") echo "MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it)"; \
+	      MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 \
+	        --port $(MLFLOW_PORT) --workers 1 --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
+	        --default-artifact-root "$(CURDIR)/mlruns";; \
+	  *) echo "MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) over $$MLFLOW_TRACKING_URI"; \
+	     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 \
+	        --port $(MLFLOW_PORT) --workers 1 --backend-store-uri "$$MLFLOW_TRACKING_URI";; \
+	esac
 
 clean: ## Remove generated reports (keeps .venv, data and the MLflow store)
 	rm -rf reports

@@ -28,12 +28,6 @@ def reports_dir(topic: str) -> Path:
 
 
 def labs_available() -> list[str]:
-    """Every lab topic: a folder under ``labs/`` with a ``lab.py`` or ``__main__.py``."""
+    """Every lab topic: a package under ``labs/`` runnable as ``python -m labs.<topic>``."""
     base = Path(__file__).resolve().parents[1]
-    return sorted(
-        p.name
-        for p in base.iterdir()
-        if p.is_dir()
-        and p.name != "common"
-        and ((p / "lab.py").exists() or (p / "__main__.py").exists())
-    )
+    return sorted(p.name for p in base.iterdir() if (p / "__main__.py").exists())

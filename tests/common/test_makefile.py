@@ -30,3 +30,14 @@ def test_unknown_lab_lists_the_labs(repo_root: Path) -> None:
     assert "there is no lab 'nosuchthing'" in result.stderr
     for lab in labs_available():
         assert f"make lab-{lab}" in result.stderr
+
+
+def test_every_lab_target_has_a_lab_and_every_lab_a_target(repo_root: Path) -> None:
+    help_text = make(repo_root).stdout
+    targets = sorted(
+        line.split()[0].removeprefix("lab-")
+        for line in help_text.splitlines()
+        if line.strip().startswith("lab-")
+    )
+    assert targets == labs_available()
+    assert "drift" in targets
