@@ -121,14 +121,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def log_claims(claims: list[Claim]) -> None:
-    """Log each claim's verdict and numeric measurements as metrics of the active MLflow run."""
-    import mlflow
-
+def claim_metrics(claims: list[Claim]) -> dict[str, float]:
+    """Each claim's verdict and numeric measurements, as MLflow metric names and values."""
     metrics: dict[str, float] = {}
     for c in claims:
         metrics[f"claim.{c.id}.passed"] = float(c.passed)
         for key, value in c.measured.items():
             if isinstance(value, bool | int | float) and math.isfinite(float(value)):
                 metrics[f"{c.id}.{key}"] = float(value)
-    mlflow.log_metrics(metrics)
+    return metrics
+
+
+def log_claims(claims: list[Claim]) -> None:
+    """Log :func:`claim_metrics` into the active MLflow run."""
+    import mlflow
+
+    mlflow.log_metrics(claim_metrics(claims))

@@ -16,6 +16,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,54 @@ def start_run(
         if params:
             mlflow.log_params({k: _short(v) for k, v in params.items()})
         yield run
+
+
+@dataclass
+class RunRecord:
+    """A run to log in one go: params, metrics, artifact files and nested runs (plain data, so
+    a worker process can log it while the lab computes)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+    children: list[RunRecord] = field(default_factory=list)
+
+
+def log_run_record(experiment: str, record: RunRecord) -> str:
+    """Log ``record`` and its nested runs into ``experiment``; return the top run's id."""
+    import mlflow
+
+    with start_run(experiment, record.name, record.params) as top:
+        _log_body(record)
+        for child in record.children:
+            # nested runs do not inherit the parent's experiment: name it
+            with mlflow.start_run(
+                run_name=child.name, nested=True, experiment_id=top.info.experiment_id
+            ):
+                if child.params:
+                    mlflow.log_params({k: _short(v) for k, v in child.params.items()})
+                _log_body(child)
+        return top.info.run_id
+
+
+def warm_up_tracking() -> str:
+    """Import MLflow and open its store (~6 s with SQLite), e.g. in a worker process that will
+    call :func:`log_run_record` later; MLflow keeps the engine for the process."""
+    configure_tracking()
+    import mlflow
+
+    mlflow.MlflowClient().search_experiments(max_results=1)
+    return tracking_uri()
+
+
+def _log_body(record: RunRecord) -> None:
+    import mlflow
+
+    if record.metrics:
+        mlflow.log_metrics(record.metrics)
+    for path in record.artifacts:
+        mlflow.log_artifact(path)
 
 
 def model_requirements() -> list[str]:

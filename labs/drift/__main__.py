@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from labs.common.params import params_for
 from labs.common.paths import reports_dir
@@ -13,7 +14,12 @@ from labs.drift.lab import DriftParams, run
 def main() -> int:
     params = params_for(DriftParams, "drift")
     print(f"Lab drift — seed {params.seed}, batches of {params.batch_rows} rows")
-    result = run(params, reports_dir("drift"), echo=print)
+    start = time.perf_counter()
+
+    def echo(line: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
+
+    result = run(params, reports_dir("drift"), echo=echo)
     return finish(result, reports_dir("drift"))
 
 
