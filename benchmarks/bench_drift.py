@@ -34,9 +34,8 @@ def main() -> int:
     print(f"{'phase (seconds since the lab started)':60} {'at':>6}")
     for at, what in phases:
         print(f"  {what[:58]:58} {float(at):6.1f}")
-    print(
-        f"\nmake lab-drift wall time: {wall:.1f} s (goal ≤ {GOAL_S:g} s: {'ok' if wall <= GOAL_S else 'MISSED'})"
-    )
+    verdict = "ok" if wall <= GOAL_S else "MISSED"
+    print(f"\nmake lab-drift wall time: {wall:.1f} s (goal ≤ {GOAL_S:g} s: {verdict})")
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
