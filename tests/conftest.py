@@ -34,3 +34,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (started on first use, ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def sandbox_root(repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throw-away project root (``LABS_ROOT``): the repo's params and prepared data, but its
+    own reports/ and data/quarantine/, so tests never write into the checkout."""
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
+    (root / "data" / "prepared").symlink_to(repo_root / "data" / "prepared")
+    monkeypatch.setenv("LABS_ROOT", str(root))
+    return root

@@ -72,12 +72,18 @@ def split_xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     return frame[list(FEATURES)], frame[TARGET].astype(int)
 
 
-def train_model(frame: pd.DataFrame, params: TrainParams) -> Pipeline:
-    """Fit the churn pipeline on a labelled frame."""
+def train_model(
+    frame: pd.DataFrame, params: TrainParams, sample_weight: np.ndarray | None = None
+) -> Pipeline:
+    """Fit the churn pipeline on a labelled frame (optionally weighting rows, e.g. recent ones)."""
     x, y = split_xy(frame)
     if y.nunique() < 2:
         raise ValueError("training data has a single class; cannot fit a classifier")
-    return build_model(params).fit(x, y)
+    if sample_weight is None:
+        return build_model(params).fit(x, y)
+    if len(sample_weight) != len(frame):
+        raise ValueError(f"sample_weight has {len(sample_weight)} values for {len(frame)} rows")
+    return build_model(params).fit(x, y, classifier__sample_weight=np.asarray(sample_weight))
 
 
 def evaluate_model(

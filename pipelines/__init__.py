@@ -1,0 +1,1 @@
+"""Prefect flows that compose lab code as tasks: ``retrain`` (and, later, ``monitor``)."""
