@@ -33,7 +33,7 @@ LABS := $(sort $(patsubst labs/%/,%,$(dir $(wildcard labs/*/__main__.py))))
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test lint format bench mlflow-ui repro clean
+.PHONY: help setup lock test lint format bench mlflow-ui repro clean prefect-up prefect-down
 
 help: ## Show this menu
 	@echo "MLOps interview labs — make <target>"
@@ -57,6 +57,14 @@ $(VENV_STAMP): requirements.lock pyproject.toml
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@$(BIN)/dvc config core.analytics false && $(BIN)/dvc config core.check_update false
+	@# The activated venv talks to the local Prefect server (make prefect-up) and stays quiet.
+	@grep -q "mlops-labs env" $(BIN)/activate || printf '%s\n' \
+		'# >>> mlops-labs env >>>' \
+		'export PREFECT_API_URL="http://127.0.0.1:$${PREFECT_PORT:-4200}/api"' \
+		'export PREFECT_HOME="$(CURDIR)/.prefect"' \
+		'export DO_NOT_TRACK=true MLFLOW_DISABLE_TELEMETRY=true' \
+		'export PREFECT_SERVER_ANALYTICS_ENABLED=false DVC_NO_ANALYTICS=1' \
+		'# <<< mlops-labs env <<<' >> $(BIN)/activate
 	@touch $@
 
 $(DATA_STAMP): $(VENV_STAMP) dvc.yaml dvc.lock params.yaml
@@ -94,6 +102,9 @@ bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*
 lab-drift: setup ## [drift] What is model drift, and what is concept drift? How do you tell them apart?
 	$(BIN)/python -m labs.drift
 
+lab-retraining: setup ## [retraining] How do you automate retraining, and decide whether to deploy the new model?
+	$(BIN)/python -m labs.retraining
+
 lab-%:
 	@echo "make: there is no lab '$*'." >&2
 	@echo "Labs: $(if $(LABS),$(addprefix make lab-,$(LABS)),none yet)" >&2
@@ -113,6 +124,12 @@ mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=… to chang
 	     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --host 127.0.0.1 \
 	        --port $(MLFLOW_PORT) --workers 1 --backend-store-uri "$$MLFLOW_TRACKING_URI";; \
 	esac
+
+prefect-up: setup ## Prefect server on http://127.0.0.1:4200 + the served deployment retrain/retrain, in the background
+	$(BIN)/python -m pipelines.local up
+
+prefect-down: ## Stop the Prefect server and the deployment worker started by prefect-up
+	@test -x $(BIN)/python && $(BIN)/python -m pipelines.local down || echo "nothing to stop"
 
 clean: ## Remove generated reports (keeps .venv, data and the MLflow store)
 	rm -rf reports

@@ -396,7 +396,8 @@ def run_retraining(
             challenger = steps.train_challenger(reference, recent, config)
             champion_score = None if champion.model is None else score(champion.model, holdout)
             challenger_score = score(challenger, holdout)
-            log(f"holdout ROC-AUC: champion {champion_score}, challenger {challenger_score:.3f}")
+            shown = "none" if champion_score is None else f"{champion_score:.3f}"
+            log(f"holdout ROC-AUC: champion {shown}, challenger {challenger_score:.3f}")
             version = steps.register_challenger(challenger, config, run_id)
             action, why = steps.promote_or_keep(
                 champion, version, champion_score, challenger_score, config

@@ -1,0 +1,1 @@
+"""Lab ``retraining``: the ``retrain`` pipeline's decisions over four months, no server needed."""
