@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +126,9 @@ def deployment_id(local: LocalPrefect) -> str | None:
     return found.get("id") if isinstance(found, dict) else None
 
 
-def wait_until(check, timeout: float, what: str, log: Path | None = None) -> None:  # noqa: ANN001
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, log: Path | None = None
+) -> None:
     """Poll ``check`` every 0.5 s; on timeout fail with the end of the process log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,7 +140,7 @@ def wait_until(check, timeout: float, what: str, log: Path | None = None) -> Non
 
 
 def _spawn(cmd: list[str], stem: Path, env: Mapping[str, str]) -> int:
-    log = open(stem.with_suffix(".log"), "ab")  # noqa: SIM115 — the child owns it
+    log = open(stem.with_suffix(".log"), "ab")  # the child process writes to it
     proc = subprocess.Popen(
         cmd,
         cwd=project_root(),
@@ -185,7 +187,7 @@ def _stop_group(pid_file: Path, grace: float = 15) -> bool:
 
 def _get(url: str) -> object | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 — loopback only
+        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
             return json.loads(response.read() or b"null")
     except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
         return None
