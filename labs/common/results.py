@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,22 @@ def finish(result: LabResult, out_dir: Path) -> int:
     print(format_summary(result))
     print(f"Summary: {artifact_path(path)}")
     return 0 if result.passed else 1
+
+
+def lab_main(topic: str, section: str, params_cls: type, run: Callable[..., LabResult]) -> int:
+    """The body of every ``python -m labs.<topic>``: parameters from ``params.yaml`` →
+    ``section``, progress lines stamped with the seconds since start, then :func:`finish`."""
+    from labs.common.params import params_for
+    from labs.common.paths import reports_dir
+
+    params = params_for(params_cls, section)
+    start = time.perf_counter()
+
+    def echo(line: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
+
+    out_dir = reports_dir(topic)
+    return finish(run(params, out_dir, echo=echo), out_dir)
 
 
 def artifact_path(path: Path) -> str:

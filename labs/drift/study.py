@@ -81,24 +81,25 @@ def run_study(
             "shift": draw(4, covariate_shift=shift),
             "small": draw(5, covariate_shift=small_shift),
         }
-        for method in NUMERIC_METHODS:
-            flags = {
-                name: {
-                    c: _numeric_flags(method, reference[c], b[c], r, alpha, distance_threshold)
-                    for c in NUMERIC_FEATURES
+        for kind, methods, columns, flag, shifted in (
+            ("numeric", NUMERIC_METHODS, NUMERIC_FEATURES, _numeric_flags, numeric_shifted),
+            (
+                "categorical",
+                CATEGORICAL_METHODS,
+                CATEGORICAL_FEATURES,
+                _categorical_flags,
+                categorical_shifted,
+            ),
+        ):
+            for method in methods:
+                flags = {
+                    name: {
+                        c: flag(method, reference[c], b[c], r, alpha, distance_threshold)
+                        for c in columns
+                    }
+                    for name, b in batches.items()
                 }
-                for name, b in batches.items()
-            }
-            rows.append(_row(method, "numeric", n, r, flags, numeric_shifted))
-        for method in CATEGORICAL_METHODS:
-            flags = {
-                name: {
-                    c: _categorical_flags(method, reference[c], b[c], r, alpha, distance_threshold)
-                    for c in CATEGORICAL_FEATURES
-                }
-                for name, b in batches.items()
-            }
-            rows.append(_row(method, "categorical", n, r, flags, categorical_shifted))
+                rows.append(_row(method, kind, n, r, flags, shifted))
     return rows
 
 

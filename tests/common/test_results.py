@@ -65,3 +65,24 @@ def test_a_lab_without_claims_is_an_error(tmp_path: Path) -> None:
 
 def test_format_lists_artifacts() -> None:
     assert "reports/demo/plot.png" in format_summary(make_result(True))
+
+
+def test_lab_main_runs_a_lab_by_the_contract(tmp_path: Path, monkeypatch, capsys) -> None:
+    from dataclasses import dataclass
+
+    from labs.common.results import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        echo("working …")
+        return make_result(params.passed)
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: false\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    assert lab_main("demo", "demo_lab", DemoParams, run) == 1
+    out = capsys.readouterr().out
+    assert "s] working …" in out and "✗ claim_0" in out
+    assert json.loads((tmp_path / "reports" / "demo" / "summary.json").read_text())["lab"] == "demo"
