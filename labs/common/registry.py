@@ -1,0 +1,227 @@
+"""Model versions in the MLflow registry: promote, roll back, and an audit log of every move.
+
+MLflow aliases (``champion``, ``challenger``) replace the deprecated stages, but MLflow keeps
+no history of them: once ``champion`` moves, nothing in the registry says where it was. So
+every move made here is
+
+1. recorded on the promoted version as a tag naming the version it replaced
+   (``previous_champion``), which makes a rollback a registry-only operation that any
+   teammate can do from any machine, and
+2. appended to a JSONL audit log: when, who, why, from which version to which.
+
+A rollback moves the alias back along those tags (a stack: roll back twice, go back two
+promotions); it never rewrites them. With nothing to go back to it raises
+:class:`NoPreviousVersionError` and leaves the alias where it was.
+
+Lineage: a version is traceable when it carries :data:`LINEAGE_TAGS` — the git commit that
+pins the code and the DVC lock file, the md5 of the training data (DVC's own content address)
+and the sha256 of the model file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # mlflow is heavy; callers pass a client they already have
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+T = TypeVar("T")
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+LINEAGE_TAGS: tuple[str, ...] = ("git_commit", "data_md5", "model_sha256")
+
+
+class RegistryError(RuntimeError):
+    """An alias move that cannot be done; the registry is left as it was."""
+
+
+class NoPreviousVersionError(RegistryError):
+    """A rollback with no earlier version recorded for the alias."""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One line of the audit log: ``alias`` of ``model`` moved ``from_version`` → ``to_version``."""
+
+    model: str
+    alias: str
+    action: str  # promote | rollback | set | retire
+    from_version: str | None
+    to_version: str | None
+    reason: str
+    at: str
+    user: str
+
+
+def previous_tag(alias: str) -> str:
+    """The version tag that names the version ``alias`` pointed to before this one."""
+    return f"previous_{alias}"
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version ``alias`` points to, or None if it is not set."""
+    version = client.get_registered_model(name).aliases.get(alias)
+    return None if version is None else str(version)
+
+
+def set_alias(
+    client: MlflowClient, name: str, alias: str, version: str | int, *, reason: str, audit_log: Path
+) -> AliasMove:
+    """Point ``alias`` (e.g. ``challenger``) at ``version``, without rollback history; audited."""
+    version = _existing(client, name, version)
+    before = alias_version(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    return _audit(audit_log, name, alias, "set", before, version, reason)
+
+
+def promote(
+    client: MlflowClient,
+    name: str,
+    version: str | int,
+    *,
+    reason: str,
+    audit_log: Path,
+    alias: str = CHAMPION,
+    retire: str | None = CHALLENGER,
+) -> AliasMove:
+    """Move ``alias`` to ``version``, remembering the version it replaces; audited.
+
+    A promoted challenger is no longer a challenger: ``retire`` (if it points at ``version``)
+    is removed, and that is audited too.
+    """
+    version = _existing(client, name, version)
+    current = alias_version(client, name, alias)
+    if current != version:
+        tag = previous_tag(alias)
+        if current is None:
+            # A stale tag from an earlier life of this version would make rollback jump there.
+            if tag in client.get_model_version(name, version).tags:
+                client.delete_model_version_tag(name, version, tag)
+        else:
+            client.set_model_version_tag(name, version, tag, current)
+        client.set_registered_model_alias(name, alias, version)
+    move = _audit(audit_log, name, alias, "promote", current, version, reason)
+    if retire and retire != alias and alias_version(client, name, retire) == version:
+        client.delete_registered_model_alias(name, retire)
+        _audit(audit_log, name, retire, "retire", version, None, f"promoted to {alias}")
+    return move
+
+
+def rollback(
+    client: MlflowClient, name: str, *, reason: str, audit_log: Path, alias: str = CHAMPION
+) -> AliasMove:
+    """Move ``alias`` back to the version it pointed to before the current one; audited.
+
+    Raises :class:`NoPreviousVersionError` (alias unchanged) if there is none.
+    """
+    current = alias_version(client, name, alias)
+    if current is None:
+        raise NoPreviousVersionError(
+            f"cannot roll back {name}@{alias}: the alias is not set on any version"
+        )
+    previous = client.get_model_version(name, current).tags.get(previous_tag(alias))
+    if not previous:
+        raise NoPreviousVersionError(
+            f"cannot roll back {name}@{alias}: v{current} has no previous {alias} recorded "
+            f"(it was the first one promoted); {alias} stays on v{current}"
+        )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version(name, previous)
+    except MlflowException as err:  # the old version was deleted
+        raise RegistryError(
+            f"cannot roll back {name}@{alias} to v{previous}: that version no longer exists; "
+            f"{alias} stays on v{current}"
+        ) from err
+    client.set_registered_model_alias(name, alias, previous)
+    return _audit(audit_log, name, alias, "rollback", current, previous, reason)
+
+
+def read_audit_log(path: Path) -> list[AliasMove]:
+    """Every alias move recorded in ``path``, oldest first ([] if there is no log yet)."""
+    if not path.exists():
+        return []
+    return [AliasMove(**json.loads(line)) for line in path.read_text().splitlines() if line]
+
+
+def missing_lineage(version: ModelVersion) -> list[str]:
+    """The :data:`LINEAGE_TAGS` a registered version lacks (empty values count as missing)."""
+    return [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
+
+
+def is_locked_error(err: BaseException) -> bool:
+    """SQLite's "database is locked": another writer held the lock longer than the timeout."""
+    return "database is locked" in str(err).lower()
+
+
+def retry_on_locked(
+    action: Callable[[], T], *, attempts: int = 5, delay_s: float = 0.2
+) -> tuple[T, int]:
+    """Run ``action``, retrying (with doubling waits) only on a locked SQLite store.
+
+    Returns the result and how many retries it took. Other errors, and the last locked one,
+    propagate: a bounded retry, never a silent loop.
+    """
+    for attempt in range(attempts):
+        try:
+            return action(), attempt
+        except Exception as err:
+            if not is_locked_error(err) or attempt == attempts - 1:
+                raise
+            time.sleep(delay_s * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _existing(client: MlflowClient, name: str, version: str | int) -> str:
+    from mlflow.exceptions import MlflowException
+
+    version = str(version)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as err:  # RESOURCE_DOES_NOT_EXIST
+        raise RegistryError(f"{name} has no version {version}: {err}") from err
+    return version
+
+
+def _audit(
+    path: Path,
+    model: str,
+    alias: str,
+    action: str,
+    from_version: str | None,
+    to_version: str | None,
+    reason: str,
+) -> AliasMove:
+    move = AliasMove(
+        model=model,
+        alias=alias,
+        action=action,
+        from_version=from_version,
+        to_version=to_version,
+        reason=reason,
+        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        user=_user(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One write of one short line in append mode: concurrent writers never interleave lines.
+    with path.open("a", encoding="utf-8") as log:
+        log.write(json.dumps(asdict(move)) + "\n")
+    return move
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # containers without a passwd entry
+        return os.environ.get("USER", "unknown")

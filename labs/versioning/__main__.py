@@ -1,0 +1,9 @@
+"""``python -m labs.versioning`` (``make lab-versioning``): params.yaml → versioning."""
+
+import sys
+
+from labs.common.results import lab_main
+from labs.versioning.lab import VersioningParams, run
+
+if __name__ == "__main__":
+    sys.exit(lab_main("versioning", "versioning", VersioningParams, run))
