@@ -58,3 +58,13 @@ def test_contract_summary_plot_and_exit_code(lab: LabResult, tmp_path: Path) -> 
 def test_bad_params_are_refused() -> None:
     with pytest.raises(ValueError, match="drift_month"):
         RetrainingLabParams(drift_month=2)
+
+
+def test_the_lab_never_deletes_a_model_it_does_not_own(tmp_path: Path) -> None:
+    from labs.common.tracking import configure_tracking
+
+    configure_tracking()
+    mlflow.MlflowClient().create_registered_model("someone-elses-model")
+    with pytest.raises(ValueError, match="was not created by this lab"):
+        run(RetrainingLabParams(model_name="someone-elses-model"), tmp_path)
+    assert mlflow.MlflowClient().get_registered_model("someone-elses-model").name
