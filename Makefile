@@ -104,6 +104,9 @@ bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*
 lab-drift: setup ## [drift] What is model drift, and what is concept drift? How do you tell them apart?
 	$(BIN)/python -m labs.drift
 
+lab-monitoring: setup ## [monitoring] Why monitor a model in production, which metrics do you watch, and how?
+	$(BIN)/python -m labs.monitoring
+
 lab-versioning: setup ## [versioning] Why does version control matter in MLOps? (code, data, models: switch, reproduce, roll back)
 	$(BIN)/python -m labs.versioning
 

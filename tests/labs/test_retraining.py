@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -64,7 +65,8 @@ def test_the_lab_never_deletes_a_model_it_does_not_own(tmp_path: Path) -> None:
     from labs.common.tracking import configure_tracking
 
     configure_tracking()
-    mlflow.MlflowClient().create_registered_model("someone-elses-model")
+    name = f"someone-elses-model-{uuid.uuid4().hex[:8]}"  # the session store is shared
+    mlflow.MlflowClient().create_registered_model(name)
     with pytest.raises(ValueError, match="was not created by this lab"):
-        run(RetrainingLabParams(model_name="someone-elses-model"), tmp_path)
-    assert mlflow.MlflowClient().get_registered_model("someone-elses-model").name
+        run(RetrainingLabParams(model_name=name), tmp_path)
+    assert mlflow.MlflowClient().get_registered_model(name).name == name

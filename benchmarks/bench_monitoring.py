@@ -1,0 +1,201 @@
+"""Serving benchmark: our ``POST /predict`` against ``mlflow models serve``, same model.
+
+Same registered model, same machine, one worker each, one client sending single-row requests
+over a keep-alive connection, in alternating blocks (so a burst of load elsewhere on the
+machine hits both servers alike). Prints requests/s, p50 and p99 for both and the ratio;
+writes reports/bench/monitoring.json. Goals: ≥ 3× MLflow's throughput, p99 ≤ 10 ms.
+
+Our endpoint does more per request than MLflow's — schema validation, a SQLite write of the
+prediction log, Prometheus metrics — and still wins, because it scores the logistic
+regression with numpy instead of calling scikit-learn's validated ``predict`` per request
+(see ``labs/monitoring/app.py``). Uses a throw-away MLflow store; leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUESTS = 1000  # per server, after warm-up
+BLOCKS = 5  # alternating blocks of REQUESTS / BLOCKS
+WARMUP = 50
+MODEL_NAME = "bench-monitoring"
+GOAL_RATIO, GOAL_P99_MS = 3.0, 10.0
+
+
+def register_model() -> tuple[str, dict]:
+    """Train the churn model, register it, point ``champion`` at it; return URI and a row."""
+    import mlflow
+
+    from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
+    from labs.common.model import TrainParams, train_model
+    from labs.common.tracking import log_sklearn_model, start_run
+
+    frame = make_churn_data(3000, seed=1)
+    model = train_model(frame, TrainParams())
+    with start_run("bench-monitoring", "champion"):
+        info = log_sklearn_model(model, registered_model_name=MODEL_NAME)
+    mlflow.MlflowClient().set_registered_model_alias(
+        MODEL_NAME, "champion", info.registered_model_version
+    )
+    row = frame[list(FEATURES)].astype({c: str for c in CATEGORICAL_FEATURES}).iloc[0]
+    return f"models:/{MODEL_NAME}@champion", {k: _plain(v) for k, v in row.items()}
+
+
+@contextlib.contextmanager
+def mlflow_serve(model_uri: str, log: Path) -> Iterator[str]:
+    """``mlflow models serve`` on a free 127.0.0.1 port, in its own process group."""
+    import httpx
+
+    from labs.monitoring.server import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        # MLflow's scoring server runs `uvicorn …` from PATH: the venv's.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # MLflow refuses to deserialise any sklearn model, even skops, unless this is set,
+        # because it takes the trusted-type list from the model's own metadata. Only this
+        # benchmark's MLflow child gets it, for a model this benchmark just trained; the
+        # project's server checks the types against an allowlist instead (tracking.py).
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                sys.exit(f"mlflow models serve exited:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            sys.exit(f"mlflow models serve not ready after 120 s:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(15)
+
+
+def time_requests(client, path: str, body: dict, n: int) -> list[float]:
+    """Seconds per request for ``n`` sequential requests; every one must be a 200."""
+    seconds = []
+    payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.post(path, content=payload, headers=headers)
+        seconds.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            sys.exit(f"{path} answered {response.status_code}: {response.text[:500]}")
+    return seconds
+
+
+def summary(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    return {
+        "requests": len(ms),
+        "requests_per_s": len(ms) / (sum(ms) / 1000),
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+        "max_ms": ms[-1],
+    }
+
+
+def main() -> int:
+    import httpx
+
+    from labs.common.tracking import OFFLINE_ENV
+    from labs.monitoring.server import serve_in_background
+
+    os.environ.update(OFFLINE_ENV)
+    with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
+        # A throw-away MLflow store: the benchmark leaves no runs or models in the user's.
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        print("Registering the churn model in a temporary MLflow store …", flush=True)
+        model_uri, row = register_model()
+        print("Starting both servers (ours, mlflow models serve) …", flush=True)
+        ours_body = {"rows": [row]}
+        mlflow_body = {"dataframe_records": [row]}
+        with (
+            serve_in_background(model_uri, log_path=Path(tmp) / "predictions.sqlite") as ours,
+            mlflow_serve(model_uri, Path(tmp) / "mlflow-serve.log") as theirs,
+            httpx.Client(base_url=ours.url, timeout=30) as ours_client,
+            httpx.Client(base_url=theirs, timeout=30) as their_client,
+        ):
+            time_requests(ours_client, "/predict", ours_body, WARMUP)
+            time_requests(their_client, "/invocations", mlflow_body, WARMUP)
+            ours_s: list[float] = []
+            theirs_s: list[float] = []
+            for _ in range(BLOCKS):
+                ours_s += time_requests(ours_client, "/predict", ours_body, REQUESTS // BLOCKS)
+                theirs_s += time_requests(
+                    their_client, "/invocations", mlflow_body, REQUESTS // BLOCKS
+                )
+            scorer = ours_client.get("/metrics").text.split('scorer="')[1].split('"')[0]
+
+    ours_sum, theirs_sum = summary(ours_s), summary(theirs_s)
+    ratio = ours_sum["requests_per_s"] / theirs_sum["requests_per_s"]
+    print(f"\nSingle-row requests, one client, one worker each, {REQUESTS} requests per server")
+    print(f"  {'server':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, s in (
+        (f"ours (/predict, {scorer})", ours_sum),
+        ("mlflow models serve", theirs_sum),
+    ):
+        print(
+            f"  {name:34} {s['requests_per_s']:8.0f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
+            f"{s['max_ms']:8.2f}"
+        )
+    ok_ratio, ok_p99 = ratio >= GOAL_RATIO, ours_sum["p99_ms"] <= GOAL_P99_MS
+    verdict = "ok" if ok_ratio else "MISSED"
+    print(f"\nthroughput ratio: {ratio:.1f}× (goal ≥ {GOAL_RATIO:g}×: {verdict})")
+    print(
+        f"our p99: {ours_sum['p99_ms']:.2f} ms (goal ≤ {GOAL_P99_MS:g} ms: "
+        f"{'ok' if ok_p99 else 'MISSED'})"
+    )
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+    out = ROOT / "reports" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "ours": ours_sum,
+        "mlflow_models_serve": theirs_sum,
+        "throughput_ratio": ratio,
+        "goals": {"throughput_ratio": GOAL_RATIO, "p99_ms": GOAL_P99_MS},
+        "scorer": scorer,
+        "load_average": os.getloadavg()[0],
+    }
+    (out / "monitoring.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"written: {out / 'monitoring.json'}")
+    return 0
+
+
+def _plain(value: object) -> object:
+    return value.item() if hasattr(value, "item") else value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""``python -m labs.monitoring`` (``make lab-monitoring``): run the monitoring lab with
+``params.yaml`` → monitoring."""
+
+import sys
+
+from labs.common.results import lab_main
+from labs.monitoring.lab import MonitoringParams, run
+
+if __name__ == "__main__":
+    sys.exit(lab_main("monitoring", "monitoring", MonitoringParams, run))

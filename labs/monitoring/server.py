@@ -1,0 +1,208 @@
+"""Run the serving app: in the foreground (``python -m labs.monitoring.server``) or as a managed
+background process (:func:`serve_in_background`, for labs, tests and benchmarks).
+
+The background server runs in its own process group on a free port of 127.0.0.1, gets the
+caller's MLflow store through ``MLFLOW_TRACKING_URI``, and is waited for on ``/ready`` with a
+timeout. It is stopped by signalling the whole group in a ``finally``, so neither a failing
+test nor Ctrl-C leaves a server behind.
+
+Start-up costs seconds of imports (MLflow, scikit-learn, FastAPI). A caller that is still
+registering the model can start the server with no URI (``--model-uri -``): it imports and
+warms up, then reads the URI from stdin (:meth:`ServerProcess.bind`), so both happen at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from labs.common.paths import project_root
+
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or did not become ready; the message carries its log's last lines."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def default_log_path() -> Path:
+    """Where the server logs predictions unless told otherwise (gitignored ``logs/``)."""
+    return project_root() / "logs" / "predictions.sqlite"
+
+
+@dataclass
+class ServerProcess:
+    """A server started by :func:`serve_in_background`."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    server_log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def bind(self, model_uri: str) -> None:
+        """Tell a server started without a model URI which model to load."""
+        if self.process.stdin is None or self.process.stdin.closed:
+            raise RuntimeError("this server was started with a model URI already")
+        try:
+            self.process.stdin.write(f"{model_uri}\n".encode())
+            self.process.stdin.close()
+        except BrokenPipeError as err:  # it died while warming up: say why
+            raise ServerStartError(f"the server exited early:\n{self.log_tail()}") from err
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Poll ``/ready`` until it answers 200; raise :class:`ServerStartError` if the process
+        exits first or ``timeout`` seconds pass."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise ServerStartError(
+                        f"the server exited with code {self.process.returncode} before it was "
+                        f"ready:\n{self.log_tail()}"
+                    )
+                try:
+                    if client.get("/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass  # not listening yet
+                time.sleep(0.1)
+        raise ServerStartError(
+            f"the server was not ready after {timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM the process group (uvicorn finishes in-flight requests and closes the log),
+        SIGKILL it if it lingers; return the exit code."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+        return int(self.process.returncode)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.server_log.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def serve_in_background(
+    model_uri: str | None,
+    *,
+    port: int | None = None,
+    log_path: Path | None = None,
+    server_log: Path | None = None,
+    wait: bool = True,
+    ready_timeout: float = 90.0,
+) -> Iterator[ServerProcess]:
+    """Start the server for ``model_uri`` on 127.0.0.1 (a free port unless ``port``), yield it
+    once ready (or at once with ``wait=False``: call ``wait_ready()``), stop it on exit.
+
+    ``model_uri=None`` starts it without a model (implies ``wait=False``): it warms up until
+    :meth:`ServerProcess.bind` gives the URI."""
+    from labs.common.tracking import OFFLINE_ENV, tracking_uri
+
+    port = port or free_port()
+    log_path = Path(log_path or default_log_path())
+    server_log = Path(server_log or log_path.with_name(f"server-{port}.log"))
+    server_log.parent.mkdir(parents=True, exist_ok=True)
+    # The child reads the same MLflow store as the caller, whether set by env or by default.
+    env = {**os.environ, **OFFLINE_ENV, "MLFLOW_TRACKING_URI": tracking_uri()}
+    command = [
+        sys.executable, "-m", "labs.monitoring.server",
+        "--model-uri", model_uri or "-", "--port", str(port), "--log-path", str(log_path),
+    ]  # fmt: skip
+    with server_log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if model_uri else subprocess.PIPE,
+            env=env,
+            cwd=project_root(),
+            start_new_session=True,  # its own process group: stop() signals all of it
+        )
+    server = ServerProcess(process, port, server_log)
+    try:
+        if wait and model_uri:
+            server.wait_ready(ready_timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve ``--model-uri`` on 127.0.0.1 with one worker until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m labs.monitoring.server", description=__doc__)
+    parser.add_argument(
+        "--model-uri",
+        default="models:/churn-model@champion",
+        help="the model to serve; '-' reads it from stdin after warming up",
+    )
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-path", type=Path, default=None, help="prediction log (SQLite)")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    import uvicorn
+
+    from labs.common.tracking import offline_env
+    from labs.monitoring.app import ModelLoadError, create_app, load_model, warm_up
+
+    offline_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.model_uri == "-":
+        warm_up()
+        args.model_uri = sys.stdin.readline().strip()
+        if not args.model_uri:
+            print("serve: error: no model URI on stdin", file=sys.stderr, flush=True)
+            return 2
+    try:
+        # Load before listening: a bad URI is one clear line and exit code 2, not a traceback.
+        loaded = load_model(args.model_uri)
+    except ModelLoadError as err:
+        print(f"serve: error: {err}", file=sys.stderr, flush=True)
+        return 2
+    log_path = args.log_path or default_log_path()
+    print(
+        f"serve: {loaded.uri} (version {loaded.version}, {loaded.scorer_kind} scorer) on "
+        f"http://{HOST}:{args.port}, predictions → {log_path}",
+        flush=True,
+    )
+    app = create_app(args.model_uri, log_path, loaded=loaded)
+    uvicorn.run(app, host=HOST, port=args.port, workers=1, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
