@@ -25,8 +25,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from pydantic import Field
 
 from labs.common.data import FEATURES, TARGET, make_churn_data
@@ -35,6 +34,7 @@ from labs.common.params import params_for
 from labs.common.paths import project_root
 from labs.common.schema import InvalidBatchError, quarantine, validate_batch
 from labs.common.stages import MODEL_NAME
+from pipelines.tasks import as_task
 
 PREVIOUS = "previous"  # alias kept on the replaced champion, for a one-step rollback
 
@@ -438,29 +438,18 @@ def run_retraining(
 # --- the Prefect flow ---------------------------------------------------------------------
 
 
-def _as_task(fn: Callable[..., Any], retries: int = 0) -> Any:
-    # NO_CACHE: inputs are frames and models; a retry must re-run, never reuse a stale result.
-    return task(
-        fn,
-        retries=retries,
-        retry_delay_seconds=[1, 2, 4][:retries] or 0,
-        cache_policy=NO_CACHE,
-        log_prints=True,
-    )
-
-
 def task_steps() -> Steps:
     """The steps as Prefect tasks: retries with backoff where a failure can be transient (file
     and registry I/O, SQLite locks); none where a retry would only repeat a verdict."""
     return Steps(
-        load_batch=_as_task(load_batch, retries=3),
-        check_batch=_as_task(check_batch),
-        load_reference=_as_task(load_reference, retries=3),
-        load_champion=_as_task(load_champion, retries=3),
-        decide=_as_task(decide),
-        train_challenger=_as_task(train_challenger),
-        register_challenger=_as_task(register_challenger, retries=3),
-        promote_or_keep=_as_task(promote_or_keep, retries=3),
+        load_batch=as_task(load_batch, retries=3),
+        check_batch=as_task(check_batch),
+        load_reference=as_task(load_reference, retries=3),
+        load_champion=as_task(load_champion, retries=3),
+        decide=as_task(decide),
+        train_challenger=as_task(train_challenger),
+        register_challenger=as_task(register_challenger, retries=3),
+        promote_or_keep=as_task(promote_or_keep, retries=3),
     )
 
 

@@ -148,6 +148,33 @@ def rollback(
     return _audit(audit_log, name, alias, "rollback", current, previous, reason)
 
 
+OWNER_TAG = "created_by"  # on a lab's own registered model: the only kind a lab may delete
+
+
+def reset_lab_model(client: MlflowClient, name: str, owner: str, setting: str) -> None:
+    """Start from an empty registered model that ``owner`` (a lab) made; refuse to touch any
+    other. A lab that rebuilds its model every run gets the same version numbers every run.
+
+    ``setting`` names the params key a user changes to pick another name.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        existing = client.get_registered_model(name)
+    except MlflowException:  # not registered yet
+        existing = None
+    if existing is not None:
+        if existing.tags.get(OWNER_TAG) != owner:
+            raise RegistryError(
+                f"registered model {name!r} exists and was not created by this lab (no tag "
+                f"{OWNER_TAG}={owner}); set {setting} to a new name"
+            )
+        client.delete_registered_model(name)
+    client.create_registered_model(
+        name, tags={OWNER_TAG: owner}, description=f"Made by {owner}; rebuilt on every run."
+    )
+
+
 def read_audit_log(path: Path) -> list[AliasMove]:
     """Every alias move recorded in ``path``, oldest first ([] if there is no log yet)."""
     if not path.exists():

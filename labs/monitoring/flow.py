@@ -15,12 +15,10 @@ paths are under the project root; the defaults are the files ``make lab-monitori
 
 # No `from __future__ import annotations`: Prefect builds its parameter model from the flow
 # signature, and string annotations (Annotated[...]) would not resolve.
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from pydantic import Field
 
 from labs.common.paths import project_root
@@ -35,6 +33,7 @@ from labs.monitoring.monitor import (
     run_monitor_job,
     summarize,
 )
+from pipelines.tasks import as_task
 
 LAB_DIR = "reports/monitoring"
 
@@ -42,19 +41,14 @@ LAB_DIR = "reports/monitoring"
 # --- the Prefect flow -----------------------------------------------------------------------
 
 
-def _as_task(fn: Callable[..., Any], retries: int = 0) -> Any:
-    # NO_CACHE: inputs are frames and a stateful monitor; a retry must re-run, never reuse.
-    return task(fn, retries=retries, retry_delay_seconds=1, cache_policy=NO_CACHE)
-
-
 def task_steps() -> MonitorSteps:
     """The steps as Prefect tasks: retries for file and network I/O (SQLite locks, the
     server restarting), none for the checks (a retry would repeat the same verdict)."""
     return MonitorSteps(
-        load_inputs=_as_task(load_inputs, retries=3),
-        check_day=_as_task(check_day),
-        publish=_as_task(publish, retries=3),
-        request_retraining=_as_task(request_retraining, retries=2),
+        load_inputs=as_task(load_inputs, retries=3),
+        check_day=as_task(check_day),
+        publish=as_task(publish, retries=3),
+        request_retraining=as_task(request_retraining, retries=2),
     )
 
 

@@ -221,28 +221,15 @@ def make_claims(config: Any, months: list[Month], moves: list[Any]) -> list[Clai
 # --- helpers ------------------------------------------------------------------------------
 
 
-OWNER_TAG = "created_by"  # the lab deletes only a registered model that carries this tag
-
-
 def _reset(model_name: str, audit_log: Path) -> None:
-    """Start from an empty registered model that this lab owns; refuse to touch any other."""
     import mlflow
-    from mlflow.exceptions import MlflowException
+
+    from labs.common.registry import reset_lab_model
 
     configure_tracking()
-    client = mlflow.MlflowClient()
-    try:
-        existing = client.get_registered_model(model_name)
-    except MlflowException:
-        existing = None  # first run: nothing to reset
-    if existing is not None:
-        if existing.tags.get(OWNER_TAG) != EXPERIMENT:
-            raise ValueError(
-                f"registered model {model_name!r} exists and was not created by this lab (no tag "
-                f"{OWNER_TAG}={EXPERIMENT}); set retraining_lab.model_name to a new name"
-            )
-        client.delete_registered_model(model_name)
-    client.create_registered_model(model_name, tags={OWNER_TAG: EXPERIMENT})
+    reset_lab_model(
+        mlflow.MlflowClient(), model_name, owner=EXPERIMENT, setting="retraining_lab.model_name"
+    )
     audit_log.unlink(missing_ok=True)
 
 

@@ -57,11 +57,11 @@ from labs.common.registry import (
     CHAMPION,
     AliasMove,
     NoPreviousVersionError,
-    RegistryError,
     alias_version,
     missing_lineage,
     promote,
     read_audit_log,
+    reset_lab_model,
     retry_on_locked,
     rollback,
     set_alias,
@@ -82,7 +82,6 @@ HOLDOUT_DATA = "data/prepared/holdout.csv"
 MODEL_FILE = "models/churn-model.skops"
 METRICS_FILE = "metrics/holdout.json"
 METRIC = "roc_auc"
-OWNER_TAG = "created_by"  # on the lab's registered model: the only one it may delete
 
 
 @dataclass(frozen=True)
@@ -733,7 +732,8 @@ def run(
 
     configure_tracking()
     client = mlflow.MlflowClient()
-    reset_lab_model(client, name, audit_log)
+    reset_lab_model(client, name, owner=EXPERIMENT, setting="versioning.registered_model")
+    audit_log.unlink(missing_ok=True)
     with start_run(EXPERIMENT, "versioning-lab", _flat_params(params)) as parent:
         experiment_id = parent.info.experiment_id
         with scratch_workspace(source, params.command_timeout_s) as ws:
@@ -865,32 +865,6 @@ def demonstrate_rollback(
         "champion_after_refusal": alias_version(client, name, CHAMPION),
         "moves_after_refusal": len(read_audit_log(audit_log)) - logged_before,
     }
-
-
-def reset_lab_model(client: MlflowClient, name: str, audit_log: Path) -> None:
-    """Start from an empty registered model that this lab owns; refuse to touch any other.
-
-    Every run starts afresh (versions 1, 2, …), so the same params give the same numbers.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        existing = client.get_registered_model(name)
-    except MlflowException:  # not registered yet
-        existing = None
-    if existing is not None:
-        if existing.tags.get(OWNER_TAG) != EXPERIMENT:
-            raise RegistryError(
-                f"registered model {name!r} exists and was not created by this lab (no tag "
-                f"{OWNER_TAG}={EXPERIMENT}); set versioning.registered_model to a new name"
-            )
-        client.delete_registered_model(name)
-    client.create_registered_model(
-        name,
-        tags={OWNER_TAG: EXPERIMENT},
-        description="Made by the versioning lab (labs/versioning); deleted and rebuilt each run.",
-    )
-    audit_log.unlink(missing_ok=True)
 
 
 def make_claims(

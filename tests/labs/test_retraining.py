@@ -67,6 +67,8 @@ def test_the_lab_never_deletes_a_model_it_does_not_own(tmp_path: Path) -> None:
     configure_tracking()
     name = f"someone-elses-model-{uuid.uuid4().hex[:8]}"  # the session store is shared
     mlflow.MlflowClient().create_registered_model(name)
-    with pytest.raises(ValueError, match="was not created by this lab"):
+    from labs.common.registry import RegistryError
+
+    with pytest.raises(RegistryError, match="was not created by this lab"):
         run(RetrainingLabParams(model_name=name), tmp_path)
     assert mlflow.MlflowClient().get_registered_model(name).name == name
