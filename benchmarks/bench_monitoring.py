@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ def mlflow_serve(model_uri: str, log: Path) -> Iterator[str]:
     """``mlflow models serve`` on a free 127.0.0.1 port, in its own process group."""
     import httpx
 
-    from labs.monitoring.server import free_port
+    from labs.common.processes import free_port, stop_process_group
 
     port = free_port()
     env = {
@@ -92,13 +91,7 @@ def mlflow_serve(model_uri: str, log: Path) -> Iterator[str]:
             sys.exit(f"mlflow models serve not ready after 120 s:\n{log.read_text()[-3000:]}")
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(15)
+        stop_process_group(process)
 
 
 def time_requests(client, path: str, body: dict, n: int) -> list[float]:

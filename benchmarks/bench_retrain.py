@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from labs.common.processes import free_port
 from pipelines.local import LocalPrefect, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,9 +20,7 @@ GOAL_S = 30.0
 
 
 def main() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         local = LocalPrefect(home=Path(tmp) / "prefect", port=port)
         extra = {"MLFLOW_TRACKING_URI": f"sqlite:///{Path(tmp) / 'mlflow.db'}"}

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.paths import project_root
+from labs.common.processes import stop_process_group
 from labs.common.tracking import OFFLINE_ENV
 
 DEPLOYMENT = "retrain/retrain"
@@ -165,22 +165,12 @@ def _alive(pid_file: Path) -> bool:
     return True
 
 
-def _stop_group(pid_file: Path, grace: float = 15) -> bool:
+def _stop_group(pid_file: Path) -> bool:
     try:
         pgid = int(pid_file.read_text())
     except (FileNotFoundError, ValueError):
         return False
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            os.killpg(pgid, 0)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(-pgid, os.WNOHANG)
-            time.sleep(0.2)
-        os.killpg(pgid, signal.SIGKILL)  # still there: a second, final signal
-    except ProcessLookupError:
-        pass
+    stop_process_group(pgid)
     pid_file.unlink(missing_ok=True)
     return True
 

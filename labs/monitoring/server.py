@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,19 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.paths import project_root
-
-HOST = "127.0.0.1"
+from labs.common.processes import HOST, free_port, stop_process_group
 
 
 class ServerStartError(RuntimeError):
     """The server exited or did not become ready; the message carries its log's last lines."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def default_log_path() -> Path:
@@ -94,15 +84,7 @@ class ServerProcess:
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM the process group (uvicorn finishes in-flight requests and closes the log),
         SIGKILL it if it lingers; return the exit code."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
+        stop_process_group(self.process, timeout)
         return int(self.process.returncode)
 
     def log_tail(self, lines: int = 15) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,15 +9,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from labs.common.processes import free_port
 from pipelines.local import LocalPrefect, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_deployment_run_completes_through_a_real_server(tmp_path: Path, sandbox_root: Path) -> None:
