@@ -219,17 +219,19 @@ def load_sklearn_model(model_uri: str) -> Any:
     return load_model_file(local / flavor["pickled_model"])
 
 
-def dump_model(model: Any, path: Path) -> str:
-    """Write ``model`` as a skops file with reproducible bytes; return its sha256.
+def model_bytes(model: Any) -> bytes:
+    """``model`` as a skops file's bytes, reproducible: the same model gives the same bytes.
 
     skops names objects by their memory address and stamps zip members with the current time,
     so the same model would give a new file (and a new DVC hash) on every run. We renumber the
-    addresses in order of first appearance and use a fixed timestamp: same model, same bytes.
+    addresses in order of first appearance and use a fixed timestamp. A model needing a type
+    outside the allowlist is refused: we do not write what we would refuse to read.
     """
     import skops.io
 
-    trusted_types_for(model)  # refuse to write what we would refuse to read
-    source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
+    raw = skops.io.dumps(model)
+    _checked_types(skops.io.get_untrusted_types(data=raw), source=type(model).__name__)
+    source = zipfile.ZipFile(io.BytesIO(raw))
     schema = source.read("schema.json").decode()
     ids: dict[str, str] = {}
     for match in _SKOPS_ID.finditer(schema):
@@ -248,7 +250,17 @@ def dump_model(model: Any, path: Path) -> str:
             fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = info.compress_type
             target.writestr(fixed, data)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def model_sha256(model: Any) -> str:
+    """The sha256 of :func:`model_bytes` — what the ``model_sha256`` lineage tag records."""
+    return hashlib.sha256(model_bytes(model)).hexdigest()
+
+
+def dump_model(model: Any, path: Path) -> str:
+    """Write ``model`` as a reproducible skops file (:func:`model_bytes`); return its sha256."""
+    data = model_bytes(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
