@@ -16,7 +16,6 @@ retraining on a bad batch, or on noise, must not reach production.
 
 # No `from __future__ import annotations` here: Prefect builds its parameter model from the
 # flow signature, and string annotations (Annotated[...]) would not resolve.
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -165,17 +164,20 @@ def load_champion(config: RetrainConfig) -> Champion:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from labs.common.registry import CHAMPION, alias_version
     from labs.common.tracking import configure_tracking, load_sklearn_model
 
     configure_tracking()
     try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(config.model_name, "champion")
+        version = alias_version(mlflow.MlflowClient(), config.model_name, CHAMPION)
     except MlflowException as err:
-        if "not found" in str(err).lower() or "RESOURCE_DOES_NOT_EXIST" in str(err):
-            return Champion(version=None, model=None)
-        raise
-    model = load_sklearn_model(f"models:/{config.model_name}/{version.version}")
-    return Champion(version=str(version.version), model=model)
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":  # no such model yet: no champion
+            raise
+        version = None
+    if version is None:
+        return Champion(version=None, model=None)
+    model = load_sklearn_model(f"models:/{config.model_name}/{version}")
+    return Champion(version=version, model=model)
 
 
 def decide(
@@ -250,11 +252,10 @@ def register_challenger(model: Any, config: RetrainConfig, run_id: str) -> str:
     import mlflow
 
     from labs.common.registry import CHALLENGER, set_alias
-    from labs.common.tracking import configure_tracking, dump_model, log_sklearn_model
+    from labs.common.tracking import configure_tracking, log_sklearn_model, model_sha256
 
     configure_tracking()
-    with tempfile.TemporaryDirectory() as tmp:
-        sha = dump_model(model, Path(tmp) / "model.skops")
+    sha = model_sha256(model)
     client = mlflow.MlflowClient()
     existing = client.search_model_versions(
         f"name='{config.model_name}' and tags.model_sha256='{sha}'"

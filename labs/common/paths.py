@@ -16,10 +16,6 @@ def params_file() -> Path:
     return project_root() / "params.yaml"
 
 
-def data_dir() -> Path:
-    return project_root() / "data"
-
-
 def reports_dir(topic: str) -> Path:
     """``reports/<topic>/``, created on first use."""
     path = project_root() / "reports" / topic

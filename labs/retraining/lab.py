@@ -235,13 +235,10 @@ def _reset(model_name: str, audit_log: Path) -> None:
 
 def _champion_version(model_name: str) -> str | None:
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    try:
-        version = mlflow.MlflowClient().get_registered_model(model_name).aliases.get(CHAMPION)
-    except MlflowException:
-        return None
-    return None if version is None else str(version)
+    from labs.common.registry import alias_version
+
+    return alias_version(mlflow.MlflowClient(), model_name, CHAMPION)  # _reset created the model
 
 
 def _write_table(months: list[Month], path: Path) -> None:
