@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -93,18 +94,31 @@ def finish(result: LabResult, out_dir: Path) -> int:
 
 def lab_main(topic: str, section: str, params_cls: type, run: Callable[..., LabResult]) -> int:
     """The body of every ``python -m labs.<topic>``: parameters from ``params.yaml`` →
-    ``section``, progress lines stamped with the seconds since start, then :func:`finish`."""
-    from labs.common.params import params_for
-    from labs.common.paths import reports_dir
+    ``section``, progress lines stamped with the seconds since start, then :func:`finish`.
 
-    params = params_for(params_cls, section)
+    Exit 0 if every claim holds, 1 if one fails, 2 with a one-line message for bad parameters
+    or a registry move refused on purpose."""
+    from labs.common.params import ParamsError, params_for
+    from labs.common.paths import reports_dir
+    from labs.common.registry import RegistryError
+
+    try:
+        params = params_for(params_cls, section)
+    except (ParamsError, ValueError, TypeError) as err:  # a missing key or a value out of range
+        print(f"lab {topic}: error in params.yaml → {section}: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
 
     def echo(line: str) -> None:
         print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
 
     out_dir = reports_dir(topic)
-    return finish(run(params, out_dir, echo=echo), out_dir)
+    try:
+        result = run(params, out_dir, echo=echo)
+    except RegistryError as err:  # a registry move refused on purpose; bugs keep their traceback
+        print(f"lab {topic}: error: {err}", file=sys.stderr)
+        return 2
+    return finish(result, out_dir)
 
 
 def artifact_path(path: Path) -> str:

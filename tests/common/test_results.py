@@ -86,3 +86,24 @@ def test_lab_main_runs_a_lab_by_the_contract(tmp_path: Path, monkeypatch, capsys
     out = capsys.readouterr().out
     assert "s] working …" in out and "✗ claim_0" in out
     assert json.loads((tmp_path / "reports" / "demo" / "summary.json").read_text())["lab"] == "demo"
+
+
+def test_lab_main_reports_bad_params_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from dataclasses import dataclass
+
+    from labs.common.results import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+        rows: int
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:  # pragma: no cover
+        raise AssertionError("must not run with bad params")
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    assert lab_main("demo", "demo_lab", DemoParams, run) == 2
+    err = capsys.readouterr().err
+    assert f"demo_lab.rows is missing in {tmp_path / 'params.yaml'}" in err
+    assert "Traceback" not in err and not (tmp_path / "reports" / "demo" / "summary.json").exists()
