@@ -28,7 +28,6 @@ ifneq ($(words $(wildcard $(DATA_OUTS))),$(words $(DATA_OUTS)))
 .PHONY: $(DATA_STAMP)
 endif
 
-LABS := $(sort $(patsubst labs/%/,%,$(dir $(wildcard labs/*/__main__.py))))
 # Colour only on a terminal.
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
@@ -40,6 +39,9 @@ help: ## Show this menu
 	@echo
 	@awk -v c="$(CYAN)" -v r="$(RESET)" 'BEGIN {FS = ":.*## "} \
 		/^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-16s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Labs — make lab-<topic>, one per interview question:"
+	@$(PYTHON) -m labs.common.catalogue make-help
 	@echo
 	@echo "The first target you run installs everything (uv → .venv from requirements.lock; needs the"
 	@echo "package registry or a warm uv cache) and builds the data. After that, all runs are offline."
@@ -75,7 +77,7 @@ $(DATA_STAMP): $(VENV_STAMP) dvc.yaml dvc.lock params.yaml
 	@touch $@
 
 lock: ## Re-resolve dependencies into requirements.lock (names, versions, sha256 only)
-	$(UV) pip compile pyproject.toml --extra dev --generate-hashes --no-header \
+	$(UV) pip compile pyproject.toml --extra dev --universal --generate-hashes --no-header \
 		--python-version 3.11 --quiet -o requirements.lock
 	@echo "lock: requirements.lock updated; run 'make setup' to install it"
 
@@ -101,23 +103,12 @@ bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*
 
 # --- labs (one target per interview question) ------------------------------------------
 
-lab-drift: setup ## [drift] What is model drift, and what is concept drift? How do you tell them apart?
-	$(BIN)/python -m labs.drift
-
-lab-monitoring: setup ## [monitoring] Why monitor a model in production, which metrics do you watch, and how?
-	$(BIN)/python -m labs.monitoring
-
-lab-versioning: setup ## [versioning] Why does version control matter in MLOps? (code, data, models: switch, reproduce, roll back)
-	$(BIN)/python -m labs.versioning
-
-lab-retraining: setup ## [retraining] How do you automate retraining, and decide whether to deploy the new model?
-	$(BIN)/python -m labs.retraining
-
+# One target for every lab in the catalogue (labs/common/catalogue.py): an unknown lab lists
+# the labs, a planned one says so; both exit non-zero before anything is installed.
 lab-%:
-	@echo "make: there is no lab '$*'." >&2
-	@echo "Labs: $(if $(LABS),$(addprefix make lab-,$(LABS)),none yet)" >&2
-	@echo "'make help' lists each with the interview question it answers." >&2
-	@exit 2
+	@$(PYTHON) -m labs.common.catalogue check $*
+	@$(MAKE) setup >/dev/null
+	$(BIN)/python -m labs.$*
 
 # --- tools ----------------------------------------------------------------------------
 

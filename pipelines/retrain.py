@@ -31,8 +31,8 @@ from labs.common.data import FEATURES, TARGET, make_churn_data
 from labs.common.model import TrainParams, evaluate_model, train_model
 from labs.common.params import params_for
 from labs.common.paths import project_root
+from labs.common.registry import MODEL_NAME
 from labs.common.schema import InvalidBatchError, quarantine, validate_batch
-from labs.common.stages import MODEL_NAME
 from pipelines.tasks import as_task
 
 PREVIOUS = "previous"  # alias kept on the replaced champion, for a one-step rollback
@@ -184,7 +184,7 @@ def decide(
     batch: pd.DataFrame, reference: pd.DataFrame, champion: Champion, config: RetrainConfig
 ) -> Decision:
     """Every trigger, checked and logged: drift, quality on labelled data, volume, force."""
-    from labs.drift.detection import detect_drift
+    from labs.common.drift import detect_drift
 
     drift = detect_drift(reference[list(FEATURES)], batch[list(FEATURES)])
     auc = None if champion.model is None else evaluate_model(champion.model, batch)["roc_auc"]

@@ -21,6 +21,9 @@ import pandas as pd
 
 TARGET = "churned"
 DAY = "day"
+# What a served or scored model adds to a row: the churn probability and the decided label.
+PROBA = "churn_probability"
+LABEL = "predicted_churn"
 
 NUMERIC_FEATURES: tuple[str, ...] = ("tenure_months", "monthly_charges", "support_calls", "age")
 CATEGORICAL_FEATURES: tuple[str, ...] = ("contract", "payment_method", "internet_service")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,21 +87,35 @@ def train_model(
     return build_model(params).fit(x, y, classifier__sample_weight=np.asarray(sample_weight))
 
 
-def evaluate_model(
-    model: Pipeline, frame: pd.DataFrame, threshold: float = 0.5
+def quality_metrics(
+    y_true: Sequence[int] | pd.Series | np.ndarray,
+    proba: Sequence[float] | pd.Series | np.ndarray,
+    threshold: float = 0.5,
 ) -> dict[str, float]:
-    """Quality on a labelled frame: accuracy, precision, recall, F1, ROC-AUC, rates."""
-    x, y = split_xy(frame)
-    proba = model.predict_proba(x)[:, 1]
-    pred = (proba >= threshold).astype(int)
-    both_classes = y.nunique() == 2
+    """Quality of churn probabilities against true labels: accuracy, precision, recall, F1,
+    ROC-AUC (NaN with a single class), true and predicted churn rates, and ``n_rows``."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(proba, dtype=float)
+    if len(y) != len(p):
+        raise ValueError(f"{len(y)} labels for {len(p)} probabilities")
+    if len(y) == 0:
+        raise ValueError("no rows to measure quality on")
+    pred = (p >= threshold).astype(int)
     return {
         "accuracy": float(accuracy_score(y, pred)),
         "precision": float(precision_score(y, pred, zero_division=0)),
         "recall": float(recall_score(y, pred, zero_division=0)),
         "f1": float(f1_score(y, pred, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y, proba)) if both_classes else float("nan"),
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan"),
         "churn_rate": float(np.mean(y)),
         "predicted_churn_rate": float(np.mean(pred)),
-        "n_rows": int(len(frame)),
+        "n_rows": int(len(y)),
     }
+
+
+def evaluate_model(
+    model: Pipeline, frame: pd.DataFrame, threshold: float = 0.5
+) -> dict[str, float]:
+    """:func:`quality_metrics` of ``model`` on a labelled frame."""
+    x, y = split_xy(frame)
+    return quality_metrics(y, model.predict_proba(x)[:, 1], threshold)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from labs.common.errors import Refusal
 from labs.common.paths import params_file
 
 T = TypeVar("T")
 
 
-class ParamsError(KeyError):
+class ParamsError(Refusal, KeyError):
     """A key that a stage or lab needs is missing from ``params.yaml`` (or has the wrong type)."""
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
@@ -39,20 +41,45 @@ def require(params: dict[str, Any], key: str, section: str, path: Path | None = 
 
 
 def params_for(cls: type[T], section: str, path: Path | None = None, **overrides: Any) -> T:
-    """Build the frozen dataclass ``cls`` from ``section``; every field without a default must be
-    in the file (or in ``overrides``)."""
+    """Build the frozen dataclass ``cls`` from ``section``, strictly.
+
+    Every field must be in the file (or in ``overrides``): a default in code is not a
+    documented value. A key the dataclass does not have is refused with the closest valid
+    name (a typo must not be ignored silently), and types and ranges are checked by pydantic
+    and the dataclass's own ``__post_init__``: one line per problem, naming the field, the
+    value and what is allowed.
+    """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    values = load_params(section, path)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in overrides:
-            kwargs[f.name] = overrides[f.name]
-        elif f.name in values:
-            kwargs[f.name] = values[f.name]
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ParamsError(f"key {section}.{f.name} is missing in {path or params_file()}")
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+    where = path or params_file()
+    values = dict(load_params(section, path))
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(overrides) - set(names))
     if unknown:
-        raise TypeError(f"{cls.__name__} has no parameters {sorted(unknown)}")
-    return cls(**kwargs)
+        raise TypeError(f"{cls.__name__} has no parameters {unknown}")
+    values.update(overrides)
+    problems = []
+    for key in sorted(set(values) - set(names)):
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean {section}.{close[0]}?" if close else f"; valid keys: {names}"
+        problems.append(f"unknown key {section}.{key}{hint}")
+    problems += [f"key {section}.{name} is missing" for name in names if name not in values]
+    if problems:
+        raise ParamsError(f"{'; '.join(problems)} (in {where})")
+    return _validated(cls, section, values)
+
+
+def _validated(cls: type[T], section: str, values: dict[str, Any]) -> T:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors(include_url=False):
+            field = ".".join(str(part) for part in e["loc"] if part != cls.__name__)
+            name = f"{section}.{field}" if field else section
+            got = e.get("input")
+            message = str(e["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message} (got {got!r})" if field else f"{name}: {message}")
+        raise ParamsError("; ".join(lines)) from None

@@ -20,15 +20,18 @@ and the sha256 of the model file.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from labs.common.errors import Refusal
 
 if TYPE_CHECKING:  # mlflow is heavy; callers pass a client they already have
     from mlflow import MlflowClient
@@ -36,12 +39,14 @@ if TYPE_CHECKING:  # mlflow is heavy; callers pass a client they already have
 
 T = TypeVar("T")
 
+MODEL_NAME = "churn-model"  # the user's registered model, built by the DVC pipeline
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-LINEAGE_TAGS: tuple[str, ...] = ("git_commit", "data_md5", "model_sha256")
+SHA_TAG = "model_sha256"
+LINEAGE_TAGS: tuple[str, ...] = ("git_commit", "data_md5", SHA_TAG)
 
 
-class RegistryError(RuntimeError):
+class RegistryError(Refusal, RuntimeError):
     """An alias move that cannot be done; the registry is left as it was."""
 
 
@@ -146,6 +151,80 @@ def rollback(
         ) from err
     client.set_registered_model_alias(name, alias, previous)
     return _audit(audit_log, name, alias, "rollback", current, previous, reason)
+
+
+def find_version(client: MlflowClient, name: str, sha: str) -> str | None:
+    """The newest version of ``name`` registered for exactly these model bytes, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.search_model_versions(f"name='{name}' and tags.{SHA_TAG}='{sha}'")
+    except MlflowException:  # the registered model does not exist yet
+        return None
+    return str(max(int(v.version) for v in found)) if found else None
+
+
+def register_version(
+    client: MlflowClient,
+    name: str,
+    model: Any,
+    *,
+    experiment: str,
+    run_name: str = "register",
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    signature: Any = None,
+) -> tuple[str, bool]:
+    """Find-or-register ``model`` as a version of ``name``, keyed by the sha256 of its bytes.
+
+    Returns ``(version, created)``. The same bytes always map to the same version, also when
+    two processes register at the same moment: search and registration happen under one
+    lock per (tracking store, model name), so the second finds the first's version instead
+    of adding a duplicate. The model is logged into run ``run_id`` if given, else into a new
+    run of ``experiment``; ``tags`` (lineage) are set on a new version.
+    """
+    import mlflow
+
+    from labs.common.tracking import log_sklearn_model, model_sha256, start_run
+
+    sha = model_sha256(model)
+    with _registry_lock(name):
+        version = find_version(client, name, sha)
+        if version is not None:
+            return version, False
+        active = mlflow.active_run()
+        if run_id is not None and active is not None and active.info.run_id == run_id:
+            info = log_sklearn_model(model, registered_model_name=name, signature=signature)
+        elif run_id is not None:
+            with mlflow.start_run(run_id=run_id):
+                info = log_sklearn_model(model, registered_model_name=name, signature=signature)
+        else:
+            with start_run(experiment, run_name, {SHA_TAG: sha}):
+                info = log_sklearn_model(model, registered_model_name=name, signature=signature)
+        version = str(info.registered_model_version)
+        for key, value in {**(tags or {}), SHA_TAG: sha}.items():
+            client.set_model_version_tag(name, version, key, value)
+    return version, True
+
+
+@contextlib.contextmanager
+def _registry_lock(name: str) -> Iterator[None]:
+    """An exclusive lock per tracking store and model name (a file lock: processes on this
+    machine; a shared tracking server would need its own check-and-set)."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    from labs.common.tracking import tracking_uri
+
+    key = hashlib.sha1(f"{tracking_uri()}|{name}".encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"mlops-labs-registry-{key}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 OWNER_TAG = "created_by"  # on a lab's own registered model: the only kind a lab may delete

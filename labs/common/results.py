@@ -1,21 +1,40 @@
-"""The lab contract: measured claims → ``summary.json``, a readable printout, an exit code.
+"""The lab contract (v2): measured claims → ``summary.json``, a readable printout, an exit code.
 
 A lab builds a :class:`LabResult` from :class:`Claim` objects whose ``measured`` numbers are
-the evidence, then calls :func:`finish`. Tests, CI and the evidence index read the same JSON.
+the evidence, then :func:`finish` (called by :func:`lab_main`) stamps it with the resolved
+params, the git commit, the time, the duration and the library versions, validates it against
+the JSON Schema ``summary.schema.json`` and writes it. Tests, CI and the evidence index read it
+back through :func:`read_summary` only.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from labs.common.errors import Refusal
 from labs.common.paths import project_root
+
+SCHEMA_VERSION = 2
+SCHEMA_FILE = Path(__file__).with_name("summary.schema.json")
+# Libraries whose version decides the numbers; recorded in every summary.
+KEY_LIBRARIES = (
+    "scikit-learn", "numpy", "pandas", "scipy", "mlflow", "evidently", "prefect", "dvc",
+)  # fmt: skip
+
+
+class SummaryError(ValueError):
+    """A ``summary.json`` that does not follow the contract (names the file and the problem)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,13 @@ class LabResult:
     claims: list[Claim] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     mlflow: dict[str, Any] = field(default_factory=dict)
+    # Stamped by :func:`finish` unless the lab set them.
+    params: dict[str, Any] = field(default_factory=dict)
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    generated_at: str | None = None
+    duration_s: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -49,17 +75,152 @@ class LabResult:
         raise KeyError(f"lab {self.lab!r} has no claim {claim_id!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        data = _plain(asdict(self))
+        claims = data.pop("claims")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "lab": data.pop("lab"),
+            "question": data.pop("question"),
+            "passed": self.passed,
+            "claims": claims,
+            **data,
+        }
+
+
+def stamp(result: LabResult, *, params: Any = None, started: float | None = None) -> LabResult:
+    """Fill in what the contract records about a run: resolved params, git commit and dirty
+    flag, UTC time, duration since ``started`` (``time.perf_counter()``), library versions."""
+    if params is not None and not result.params:
+        plain = asdict(params) if hasattr(params, "__dataclass_fields__") else params
+        result.params = _plain(plain)
+    if result.git_commit is None:
+        result.git_commit, result.git_dirty = git_state()
+    if result.generated_at is None:
+        result.generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    if result.duration_s is None and started is not None:
+        result.duration_s = round(time.perf_counter() - started, 2)
+    if not result.versions:
+        result.versions = library_versions()
+    return result
 
 
 def write_summary(result: LabResult, out_dir: Path) -> Path:
-    """Write ``summary.json`` in ``out_dir``; return its path."""
+    """Validate and write ``summary.json`` in ``out_dir`` (atomically: a reader never sees half
+    a file); return its path. Fields the lab left unset are stamped first."""
     if not result.claims:
         raise ValueError(f"lab {result.lab!r} produced no claims: nothing was demonstrated")
+    stamp(result)
+    data = result.to_dict()
+    validate_summary(data, source=f"lab {result.lab!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "summary.json"
-    path.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
     return path
+
+
+@cache
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema every ``summary.json`` follows."""
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def validate_summary(data: Any, *, source: str = "summary") -> None:
+    """Raise :class:`SummaryError` naming the first field that breaks the schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(summary_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise SummaryError(f"{source}: {where}: {first.message}")
+    claimed = all(c["passed"] for c in data["claims"])
+    if data["passed"] != claimed:
+        raise SummaryError(f"{source}: passed={data['passed']} but the claims say {claimed}")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A validated ``summary.json``, typed: what the evidence index and the tests read."""
+
+    lab: str
+    question: str
+    passed: bool
+    claims: tuple[Claim, ...]
+    params: Mapping[str, Any]
+    artifacts: tuple[str, ...]
+    mlflow: Mapping[str, Any]
+    git_commit: str | None
+    git_dirty: bool | None
+    generated_at: datetime
+    duration_s: float | None
+    versions: Mapping[str, str]
+    path: Path
+    schema_version: int = SCHEMA_VERSION
+
+    def claim(self, claim_id: str) -> Claim:
+        for c in self.claims:
+            if c.id == claim_id:
+                return c
+        raise KeyError(f"summary of {self.lab!r} has no claim {claim_id!r}")
+
+
+def read_summary(path: Path) -> Summary:
+    """Read and validate one ``summary.json``; :class:`SummaryError` if it breaks the contract."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SummaryError(f"{path}: no such summary (has the lab run?)") from None
+    except json.JSONDecodeError as err:
+        raise SummaryError(f"{path}: not JSON ({err})") from None
+    validate_summary(data, source=str(path))
+    return Summary(
+        lab=data["lab"],
+        question=data["question"],
+        passed=data["passed"],
+        claims=tuple(Claim(**c) for c in data["claims"]),
+        params=data["params"],
+        artifacts=tuple(data["artifacts"]),
+        mlflow=data["mlflow"],
+        git_commit=data["git_commit"],
+        git_dirty=data["git_dirty"],
+        generated_at=datetime.fromisoformat(data["generated_at"]),
+        duration_s=data["duration_s"],
+        versions=data["versions"],
+        path=Path(path),
+        schema_version=data["schema_version"],
+    )
+
+
+def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
+    """The commit checked out at ``root`` and whether tracked files differ from it
+    (``(None, None)`` outside a git checkout)."""
+    root = root or project_root()
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return head, bool(status.strip())
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the :data:`KEY_LIBRARIES` that are installed."""
+    versions = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for name in KEY_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def format_summary(result: LabResult) -> str:
@@ -92,21 +253,40 @@ def finish(result: LabResult, out_dir: Path) -> int:
     return 0 if result.passed else 1
 
 
-def lab_main(topic: str, section: str, params_cls: type, run: Callable[..., LabResult]) -> int:
-    """The body of every ``python -m labs.<topic>``: parameters from ``params.yaml`` →
-    ``section``, progress lines stamped with the seconds since start, then :func:`finish`.
+EXIT_PASSED, EXIT_CLAIM_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-    Exit 0 if every claim holds, 1 if one fails, 2 with a one-line message for bad parameters
-    or a registry move refused on purpose."""
-    from labs.common.params import ParamsError, params_for
+
+def lab_main(
+    topic: str,
+    section: str,
+    params_cls: type,
+    run: Callable[..., LabResult],
+    argv: list[str] | None = None,
+) -> int:
+    """The body of every ``python -m labs.<topic> [-v]``: the question first, parameters from
+    ``params.yaml`` → ``section`` (strict), progress lines stamped with the seconds since start,
+    then :func:`finish`.
+
+    Exit 0 if every claim holds, 1 if one fails, 2 with one readable line for any typed
+    :class:`~labs.common.errors.Refusal` (bad params, a registry move refused, an untrusted
+    model), 130 on Ctrl-C (a lab stops what it started in its own ``finally`` blocks).
+    Library chatter (INFO logs, warnings) is off unless ``-v``.
+    """
+    from labs.common.catalogue import topic as catalogue_topic
+    from labs.common.params import params_for
     from labs.common.paths import reports_dir
-    from labs.common.registry import RegistryError
 
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    if not verbose:
+        quiet_libraries()
+    entry = catalogue_topic(topic)
+    print(f"Lab {topic} — {entry.question}", flush=True)
     try:
         params = params_for(params_cls, section)
-    except (ParamsError, ValueError, TypeError) as err:  # a missing key or a value out of range
+    except (Refusal, ValueError, TypeError) as err:  # a missing/unknown key, a bad value
         print(f"lab {topic}: error in params.yaml → {section}: {err}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     start = time.perf_counter()
 
     def echo(line: str) -> None:
@@ -115,10 +295,29 @@ def lab_main(topic: str, section: str, params_cls: type, run: Callable[..., LabR
     out_dir = reports_dir(topic)
     try:
         result = run(params, out_dir, echo=echo)
-    except RegistryError as err:  # a registry move refused on purpose; bugs keep their traceback
-        print(f"lab {topic}: error: {err}", file=sys.stderr)
-        return 2
+    except Refusal as err:  # refused on purpose; bugs keep their traceback
+        print(f"lab {topic}: refused: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print(f"\nlab {topic}: interrupted; what it started was stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.question != entry.question:  # one catalogue, one wording
+        raise AssertionError(f"lab {topic} asks {result.question!r}; catalogue: {entry.question!r}")
+    stamp(result, params=params, started=start)
+    print()
     return finish(result, out_dir)
+
+
+def quiet_libraries() -> None:
+    """INFO logs and warnings of MLflow, Prefect, Evidently and friends off (``-v`` keeps them)."""
+    import logging
+    import os
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # the same in processes a lab starts
+    for name in ("mlflow", "alembic", "prefect", "evidently", "httpx", "urllib3", "numba", "shap"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def artifact_path(path: Path) -> str:

@@ -17,7 +17,6 @@ import pandas as pd
 
 from labs.common.params import load_params, params_for, require
 
-MODEL_NAME = "churn-model"
 BASELINE_EXPERIMENT = "baseline"
 
 
@@ -65,7 +64,15 @@ def train(train_csv: Path, model_path: Path) -> str:
     from mlflow.models import infer_signature
 
     from labs.common.model import TrainParams, train_model
-    from labs.common.tracking import dump_model, log_sklearn_model, start_run
+    from labs.common.registry import (
+        CHAMPION,
+        MODEL_NAME,
+        SHA_TAG,
+        alias_version,
+        promote,
+        register_version,
+    )
+    from labs.common.tracking import audit_log_path, dump_model, start_run
 
     params = params_for(TrainParams, "train")
     frame = pd.read_csv(train_csv)
@@ -80,17 +87,23 @@ def train(train_csv: Path, model_path: Path) -> str:
     tags = {
         "git_commit": _git_commit(),
         "data_md5": hashlib.md5(train_csv.read_bytes()).hexdigest(),
-        "model_sha256": sha,
     }
     with start_run(BASELINE_EXPERIMENT, "train", vars(params)) as run:
-        mlflow.set_tags(tags)
-        info = log_sklearn_model(model, registered_model_name=MODEL_NAME, signature=signature)
-    client = mlflow.MlflowClient()
-    version = str(info.registered_model_version)
-    for key, value in tags.items():
-        client.set_model_version_tag(MODEL_NAME, version, key, value)
-    if "champion" not in client.get_registered_model(MODEL_NAME).aliases:
-        client.set_registered_model_alias(MODEL_NAME, "champion", version)
+        mlflow.set_tags({**tags, SHA_TAG: sha})
+        client = mlflow.MlflowClient()
+        version, _ = register_version(
+            client,
+            MODEL_NAME,
+            model,
+            experiment=BASELINE_EXPERIMENT,
+            run_id=run.info.run_id,
+            tags=tags,
+            signature=signature,
+        )
+    # The first version becomes champion; later ones wait for a promotion decision (the
+    # retraining flow), so re-running the pipeline never moves it.
+    if alias_version(client, MODEL_NAME, CHAMPION) is None:
+        promote(client, MODEL_NAME, version, reason="first baseline", audit_log=audit_log_path())
     print(
         f"train: {params.model_type}, run {run.info.run_id}, {MODEL_NAME} v{version} → {model_path}"
     )
@@ -99,14 +112,12 @@ def train(train_csv: Path, model_path: Path) -> str:
 
 def evaluate(model_path: Path, holdout_csv: Path, metrics_path: Path, plots_dir: Path) -> dict:
     """Holdout metrics (DVC metrics), a ROC curve (DVC plot + PNG), logged to the model's run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mlflow
     from sklearn.metrics import roc_curve
 
     from labs.common.model import evaluate_model, split_xy
+    from labs.common.plots import new_figure, save_figure, unit_interval
+    from labs.common.registry import MODEL_NAME, find_version
     from labs.common.tracking import configure_tracking, file_sha256, load_model_file
 
     p = load_params("evaluate")
@@ -126,27 +137,26 @@ def evaluate(model_path: Path, holdout_csv: Path, metrics_path: Path, plots_dir:
     pd.DataFrame({"fpr": fpr.round(5), "tpr": tpr.round(5)}).to_csv(
         plots_dir / "roc.csv", index=False
     )
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = new_figure(size=(4.5, 4.5))
     ax.plot(fpr, tpr, label=f"baseline (AUC {metrics['roc_auc']:.3f})")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Holdout ROC curve")
+    unit_interval(ax, axis="x", label="false positive rate")
+    unit_interval(ax, label="true positive rate")
+    ax.set_title("Holdout ROC curve")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(plots_dir / "roc.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, plots_dir / "roc.png", dpi=100)
 
     # Attach the holdout metrics to the registered version built from exactly this file.
     configure_tracking()
     client = mlflow.MlflowClient()
     sha = file_sha256(model_path)
-    versions = client.search_model_versions(f"name='{MODEL_NAME}' and tags.model_sha256='{sha}'")
-    if versions:
-        newest = max(versions, key=lambda v: int(v.version))
-        with mlflow.start_run(run_id=newest.run_id):
+    version = find_version(client, MODEL_NAME, sha)
+    if version is not None:
+        with mlflow.start_run(run_id=client.get_model_version(MODEL_NAME, version).run_id):
             mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
             mlflow.log_artifact(str(plots_dir / "roc.png"))
         client.set_model_version_tag(
-            MODEL_NAME, newest.version, "holdout_roc_auc", f"{metrics['roc_auc']:.4f}"
+            MODEL_NAME, version, "holdout_roc_auc", f"{metrics['roc_auc']:.4f}"
         )
     print("evaluate: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k != "n_rows"))
     return metrics

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from labs.common.errors import Refusal
 from labs.common.paths import project_root
 
 if TYPE_CHECKING:  # heavy imports stay out of ``import labs.common``
@@ -47,7 +48,7 @@ _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
 _SKOPS_ID = re.compile(r'("__id__": |"file": ")(\d+)((?:\.npy")?)')
 
 
-class UntrustedModelError(RuntimeError):
+class UntrustedModelError(Refusal, RuntimeError):
     """A model file is not skops, or needs a type outside :data:`SAFE_TYPE_PREFIXES`."""
 
 
@@ -70,6 +71,14 @@ def artifact_location(uri: str | None = None) -> str | None:
         return None
     db = Path(unquote(uri[len("sqlite:///") :]))
     return (db.parent / "mlruns").resolve().as_uri()
+
+
+def audit_log_path() -> Path:
+    """The registry's audit log of alias moves: beside a SQLite store, else at the repo root."""
+    uri = tracking_uri()
+    if urlparse(uri).scheme == "sqlite":
+        return Path(unquote(uri[len("sqlite:///") :])).parent / "registry-audit.jsonl"
+    return project_root() / "registry-audit.jsonl"
 
 
 def configure_tracking() -> str:

@@ -1,5 +1,5 @@
 """Lab ``drift``: model (covariate) drift vs concept drift, detected and told apart.
 
-``labs.drift.detection.detect_drift`` is the reusable part: other labs and the retraining
+``labs.common.drift.detect_drift`` is the reusable part: other labs and the retraining
 flow call it.
 """

@@ -32,14 +32,15 @@ from typing import Any
 
 import pandas as pd
 
+from labs.common.catalogue import topic
 from labs.common.data import FEATURES, TARGET, make_churn_data
+from labs.common.drift import DriftResult, detect_drift
 from labs.common.model import TrainParams, evaluate_model, split_xy, train_model
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.common.tracking import RunRecord, log_run_record, warm_up_tracking
-from labs.drift.detection import DriftResult, detect_drift
 from labs.drift.study import METHOD_LABELS, StudyRow, run_study
 
-QUESTION = "What is model drift, and what is concept drift? How do you tell them apart?"
+QUESTION = topic("drift").question
 EXPERIMENT = "lab-drift"
 PREDICTION = "prediction"
 PROBA = "prediction_proba"

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labs.common.catalogue import topic
 from labs.common.data import (
     CATEGORICAL_FEATURES,
     DAY,
@@ -62,7 +63,7 @@ from labs.monitoring.monitor import (
 )
 from labs.monitoring.predlog import LABEL, PROBA, log_counts, read_predictions, remove_log
 
-QUESTION = "Why monitor a model in production, which metrics do you watch, and how?"
+QUESTION = topic("monitoring").question
 EXPERIMENT = "lab-monitoring"
 
 # Series a scrape of /metrics must show (Prometheus naming: unit suffixes, _total counters).
@@ -656,7 +657,7 @@ def _worst_day_report(
     out_dir: Path,
 ) -> Path:
     """Evidently's drift + classification report of the worst labelled day, from the log."""
-    from labs.drift.detection import detect_drift
+    from labs.common.drift import detect_drift
 
     day = 0 if day is None else day
     scored = join_outcomes(read_predictions(log_path), outcomes[outcomes[DAY] == day])

@@ -3,7 +3,7 @@
 Each day the job reads the prediction log and, for that day's batch,
 
 1. tests data drift (every feature) and prediction drift (the scores) against the reference
-   with the drift lab's tests (:func:`labs.drift.detection.detect_drift`: K-S, two-sample
+   with the drift lab's tests (:func:`labs.common.drift.detect_drift`: K-S, two-sample
    chi-square, Bonferroni) — no labels needed, so this is the early warning;
 2. measures quality (accuracy, precision, recall, ROC-AUC) on the batch of ``label_delay_days``
    ago, whose labels have just arrived — the only signal that sees concept drift;
@@ -177,7 +177,7 @@ class Monitor:
 
     def check_day(self, today: int, scored: pd.DataFrame) -> DayReport:
         """Run the day's checks on ``scored`` (the log joined with outcomes, all days)."""
-        from labs.drift.detection import detect_drift
+        from labs.common.drift import detect_drift
 
         drift_test = self.drift_test or detect_drift
         start = time.perf_counter()

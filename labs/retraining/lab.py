@@ -23,11 +23,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from labs.common.catalogue import topic
 from labs.common.registry import CHAMPION, read_audit_log
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.common.tracking import RunRecord, configure_tracking, log_run_record
 
-QUESTION = "How do you automate model retraining, and decide whether to deploy the new model?"
+QUESTION = topic("retraining").question
 EXPERIMENT = "lab-retraining"
 
 

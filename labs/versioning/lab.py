@@ -51,10 +51,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from labs.common.catalogue import topic
 from labs.common.paths import project_root
 from labs.common.registry import (
     CHALLENGER,
     CHAMPION,
+    MODEL_NAME,
     AliasMove,
     NoPreviousVersionError,
     alias_version,
@@ -67,20 +69,19 @@ from labs.common.registry import (
     set_alias,
 )
 from labs.common.results import Claim, LabResult, artifact_path, log_claims
-from labs.common.stages import MODEL_NAME
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-QUESTION = "Why does version control matter in MLOps?"
+QUESTION = topic("versioning").question
 EXPERIMENT = "lab-versioning"
 
 # Paths inside the project's DVC pipeline (dvc.yaml): what a model version is traced back to.
 TRAIN_DATA = "data/prepared/train.csv"
 HOLDOUT_DATA = "data/prepared/holdout.csv"
 MODEL_FILE = "models/churn-model.skops"
-METRICS_FILE = "metrics/holdout.json"
+METRICS_FILE = "reports/baseline/holdout.json"
 METRIC = "roc_auc"
 
 

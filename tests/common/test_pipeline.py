@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from labs.common.stages import MODEL_NAME
+from labs.common.registry import MODEL_NAME
 
 
 def copy_repo(repo_root: Path, dest: Path) -> Path:
@@ -58,10 +58,10 @@ def test_dvc_repro_builds_everything_then_is_a_no_op(repo_root: Path, tmp_path: 
     for stage in ("generate", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first.stdout
 
-    metrics = json.loads((work / "metrics/holdout.json").read_text())
+    metrics = json.loads((work / "reports/baseline/holdout.json").read_text())
     assert 0.75 < metrics["roc_auc"] < 0.9
     assert metrics["n_rows"] == 1500
-    assert (work / "plots/roc.png").stat().st_size > 5_000
+    assert (work / "reports/baseline/roc.png").stat().st_size > 5_000
     # Same code and params → the same data and model bytes as the committed dvc.lock says.
     assert (work / "dvc.lock").read_text() == (repo_root / "dvc.lock").read_text()
 

@@ -27,7 +27,14 @@ def make_result(*passed: bool) -> LabResult:
 def test_summary_json_has_the_documented_shape(tmp_path: Path) -> None:
     path = write_summary(make_result(True, False), tmp_path)
     data = json.loads(path.read_text())
-    assert set(data) == {"lab", "question", "claims", "artifacts", "mlflow"}
+    assert set(data) == {
+        "schema_version", "lab", "question", "passed", "claims", "params", "artifacts", "mlflow",
+        "git_commit", "git_dirty", "generated_at", "duration_s", "versions",
+    }  # fmt: skip
+    assert data["schema_version"] == 2 and data["passed"] is False
+    assert len(data["git_commit"]) == 40 and isinstance(data["git_dirty"], bool)
+    assert data["generated_at"].endswith("+00:00")
+    assert data["versions"]["mlflow"].startswith("3.") and "python" in data["versions"]
     assert data["claims"][0] == {
         "id": "claim_0",
         "statement": "statement 0",
@@ -41,7 +48,7 @@ def test_summary_json_has_the_documented_shape(tmp_path: Path) -> None:
 
 def test_nan_is_written_as_null_not_invalid_json(tmp_path: Path) -> None:
     result = make_result(True)
-    result.claims[0] = Claim("x", "y", True, {"auc": float("nan")})
+    result.claims[0] = Claim("x", "a statement", True, {"auc": float("nan")})
     data = json.loads(write_summary(result, tmp_path).read_text())
     assert data["claims"][0]["measured"]["auc"] is None
 
@@ -82,7 +89,8 @@ def test_lab_main_runs_a_lab_by_the_contract(tmp_path: Path, monkeypatch, capsys
 
     (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: false\n")
     monkeypatch.setenv("LABS_ROOT", str(tmp_path))
-    assert lab_main("demo", "demo_lab", DemoParams, run) == 1
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 1
     out = capsys.readouterr().out
     assert "s] working …" in out and "✗ claim_0" in out
     assert json.loads((tmp_path / "reports" / "demo" / "summary.json").read_text())["lab"] == "demo"
@@ -103,7 +111,99 @@ def test_lab_main_reports_bad_params_in_one_line(tmp_path: Path, monkeypatch, ca
 
     (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
     monkeypatch.setenv("LABS_ROOT", str(tmp_path))
-    assert lab_main("demo", "demo_lab", DemoParams, run) == 2
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 2
     err = capsys.readouterr().err
-    assert f"demo_lab.rows is missing in {tmp_path / 'params.yaml'}" in err
+    assert "key demo_lab.rows is missing" in err and str(tmp_path / "params.yaml") in err
     assert "Traceback" not in err and not (tmp_path / "reports" / "demo" / "summary.json").exists()
+
+
+def test_read_summary_round_trips_typed(tmp_path: Path) -> None:
+    from labs.common.results import read_summary, stamp
+
+    result = stamp(make_result(True, True), params={"rows": 10}, started=0.0)
+    summary = read_summary(write_summary(result, tmp_path))
+    assert summary.passed is True and summary.lab == "demo"
+    assert summary.claim("claim_1").measured == {"rate": 0.25, "n": 7}
+    assert summary.params == {"rows": 10}
+    assert summary.generated_at.tzinfo is not None and summary.duration_s > 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("git_commit"), "'git_commit' is a required property"),
+        (lambda d: d.update(schema_version=1), "2 was expected"),
+        (lambda d: d["claims"].clear(), "claims"),
+        (lambda d: d["claims"][0].update(passed="yes"), "claims/0/passed"),
+        (lambda d: d.update(generated_at="yesterday"), "generated_at"),
+        (lambda d: d.update(passed=True), "but the claims say False"),
+        (lambda d: d.update(extra=1), "Additional properties"),
+    ],
+)
+def test_read_summary_refuses_a_broken_summary(tmp_path: Path, mutate, message) -> None:
+    from labs.common.results import SummaryError, read_summary
+
+    path = write_summary(make_result(True, False), tmp_path)
+    data = json.loads(path.read_text())
+    mutate(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(SummaryError, match=message.replace("(", r"\(")):
+        read_summary(path)
+
+
+def test_read_summary_names_a_missing_file(tmp_path: Path) -> None:
+    from labs.common.results import SummaryError, read_summary
+
+    with pytest.raises(SummaryError, match="has the lab run"):
+        read_summary(tmp_path / "nope" / "summary.json")
+
+
+def test_lab_main_maps_every_typed_refusal_to_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    from dataclasses import dataclass
+
+    from labs.common.errors import Refusal
+    from labs.common.results import lab_main
+
+    class ModelRefused(Refusal):
+        pass
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        raise ModelRefused("that model file is not trusted")
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "lab demo: refused: that model file is not trusted"
+
+
+def test_lab_main_exits_130_on_ctrl_c(tmp_path: Path, monkeypatch, capsys) -> None:
+    from dataclasses import dataclass
+
+    from labs.common.results import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        raise KeyboardInterrupt
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "reports" / "demo" / "summary.json").exists()
+
+
+def _demo_topic(topic_id: str):
+    from labs.common.catalogue import Topic
+
+    return Topic(topic_id, "Does the contract hold?", "It does.", "basics", "ready")

@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 from labs.common.data import CATEGORIES, FEATURES, make_churn_data
+from labs.common.drift import chi2_two_sample_pvalue, detect_drift
 from labs.common.results import LabResult, finish
-from labs.drift.detection import chi2_two_sample_pvalue, detect_drift
 from labs.drift.lab import DriftParams, run
 from labs.drift.study import (
     category_counts,

@@ -21,6 +21,7 @@ import yaml
 from labs.common.registry import (
     CHAMPION,
     LINEAGE_TAGS,
+    MODEL_NAME,
     NoPreviousVersionError,
     RegistryError,
     alias_version,
@@ -28,7 +29,6 @@ from labs.common.registry import (
     rollback,
 )
 from labs.common.results import LabResult, finish
-from labs.common.stages import MODEL_NAME
 from labs.common.tracking import configure_tracking
 from labs.versioning.lab import (
     EXPERIMENT,
