@@ -191,6 +191,7 @@ def register_version(
     with _registry_lock(name):
         version = find_version(client, name, sha)
         if version is not None:
+            _record_artifact_sha(client, name, version)
             return version, False
         active = mlflow.active_run()
         if run_id is not None and active is not None and active.info.run_id == run_id:
@@ -205,6 +206,17 @@ def register_version(
         for key, value in {**(tags or {}), SHA_TAG: sha}.items():
             client.set_model_version_tag(name, version, key, value)
     return version, True
+
+
+def _record_artifact_sha(client: MlflowClient, name: str, version: str) -> None:
+    """A version registered before artifact hashes were recorded gets one now (trust on first
+    use); from then on every load verifies the bytes against it."""
+    from labs.common.tracking import ARTIFACT_SHA_TAG, file_sha256, logged_model_file
+
+    mv = client.get_model_version(name, version)
+    if not mv.tags.get(ARTIFACT_SHA_TAG):
+        sha = file_sha256(logged_model_file(f"models:/{name}/{version}"))
+        client.set_model_version_tag(name, version, ARTIFACT_SHA_TAG, sha)
 
 
 @contextlib.contextmanager

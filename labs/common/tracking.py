@@ -4,7 +4,12 @@
   ``MLFLOW_TRACKING_URI`` overrides it everywhere (an MLflow server for the scale-out path).
 - Telemetry of MLflow, Prefect and DVC is switched off before anything is imported.
 - Models are written with skops, never pickle. Loading checks that the file is skops and that
-  every type it needs is on an allowlist, then loads with exactly those types trusted.
+  every type it needs is on an allowlist of *exact* type names, then loads with exactly those
+  types trusted. (A module prefix such as ``numpy.`` is never trusted: skops calls the named
+  type with the file's arguments, so a prefix lets a crafted file reach
+  ``numpy.testing._private.utils.runstring``, i.e. ``exec``.)
+- A registered version records the sha256 of its logged model file (``artifact_sha256``);
+  loading a registered model verifies the downloaded bytes against it before deserialising.
 """
 
 from __future__ import annotations
@@ -36,8 +41,13 @@ OFFLINE_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
-# Types a project model may contain. Anything else in a model file is refused.
-SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
+# The exact non-default types skops reports (``skops.io.get_untrusted_types``) for the models
+# this project writes: the churn pipeline as logistic regression needs none, as a random
+# forest one. Anything else in a model file is refused, by name. Extend only with exact names
+# reported for a model the project itself wrote.
+ALLOWED_TYPES: frozenset[str] = frozenset({"sklearn.tree._tree.Tree"})
+# Version tag: sha256 of the logged model file's bytes, checked on every registered load.
+ARTIFACT_SHA_TAG = "artifact_sha256"
 
 # What a logged model needs at serving time, pinned to what is installed (MLflow would
 # otherwise infer it in a subprocess, ~10 s per model).
@@ -49,7 +59,8 @@ _SKOPS_ID = re.compile(r'("__id__": |"file": ")(\d+)((?:\.npy")?)')
 
 
 class UntrustedModelError(Refusal, RuntimeError):
-    """A model file is not skops, or needs a type outside :data:`SAFE_TYPE_PREFIXES`."""
+    """A model file is not skops, needs a type outside :data:`ALLOWED_TYPES`, or its bytes
+    differ from the hash recorded at registration."""
 
 
 def offline_env() -> None:
@@ -197,7 +208,7 @@ def log_sklearn_model(
 
     # uv venvs carry no pip; MLflow warns about that while writing conda.yaml, which we do not use.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
-    return mlflow.sklearn.log_model(
+    info = mlflow.sklearn.log_model(
         model,
         name=name,
         serialization_format="skops",
@@ -206,16 +217,16 @@ def log_sklearn_model(
         registered_model_name=registered_model_name,
         signature=signature,
     )
+    if registered_model_name is not None:
+        sha = file_sha256(logged_model_file(info.model_uri))
+        mlflow.MlflowClient().set_model_version_tag(
+            registered_model_name, str(info.registered_model_version), ARTIFACT_SHA_TAG, sha
+        )
+    return info
 
 
-def load_sklearn_model(model_uri: str) -> Any:
-    """Load a logged sklearn model, after checking it is skops with only allowed types.
-
-    MLflow itself refuses to deserialise any sklearn model unless
-    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``, because the trusted-type list is read from
-    the model's own metadata. We check that list against our allowlist instead, and load the
-    skops file directly, so no process-wide switch is needed.
-    """
+def logged_model_file(model_uri: str) -> Path:
+    """Download a logged sklearn model and return its skops file; refuse any other format."""
     import mlflow.artifacts
     import yaml
 
@@ -225,7 +236,50 @@ def load_sklearn_model(model_uri: str) -> Any:
     if not flavor or flavor.get("serialization_format") != "skops":
         fmt = flavor.get("serialization_format") if flavor else "no sklearn flavor"
         raise UntrustedModelError(f"{model_uri} is saved as {fmt!r}; only skops models are loaded")
-    return load_model_file(local / flavor["pickled_model"])
+    return local / flavor["pickled_model"]
+
+
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+
+
+def load_sklearn_model(model_uri: str) -> Any:
+    """Load a logged sklearn model: skops only, exact allowlisted types, and for a registered
+    version (``models:/name/3`` or ``models:/name@alias``) bytes that match the sha256
+    recorded at registration — checked before anything is deserialised.
+
+    MLflow itself refuses to deserialise any sklearn model unless
+    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``, because the trusted-type list is read from
+    the model's own metadata. We check the types against our allowlist instead, and load the
+    skops file directly, so no process-wide switch is needed.
+    """
+    registered = _REGISTERED.match(model_uri)
+    expected = None
+    if registered:
+        import mlflow
+
+        configure_tracking()
+        client = mlflow.MlflowClient()
+        name = registered["name"]
+        if registered["alias"]:  # pin the version first: the alias may move while we download
+            mv = client.get_model_version_by_alias(name, registered["alias"])
+        else:
+            mv = client.get_model_version(name, registered["version"])
+        model_uri = f"models:/{name}/{mv.version}"
+        expected = mv.tags.get(ARTIFACT_SHA_TAG)
+        if not expected:
+            raise UntrustedModelError(
+                f"{model_uri} has no recorded {ARTIFACT_SHA_TAG}, so its bytes cannot be "
+                "verified; register it through the project (registry.register_version)"
+            )
+    path = logged_model_file(model_uri)
+    if expected is not None:
+        actual = file_sha256(path)
+        if actual != expected:
+            raise UntrustedModelError(
+                f"{model_uri}: model file sha256 {actual} differs from the registered "
+                f"{expected}; refusing to load a changed model"
+            )
+    return load_model_file(path)
 
 
 def model_bytes(model: Any) -> bytes:
@@ -288,10 +342,11 @@ def file_sha256(path: Path) -> str:
 
 
 def _checked_types(types: list[str], source: str) -> list[str]:
-    refused = [t for t in types if not t.startswith(SAFE_TYPE_PREFIXES)]
+    refused = sorted(t for t in types if t not in ALLOWED_TYPES)
     if refused:
         raise UntrustedModelError(
-            f"{source} needs types outside the allowlist {SAFE_TYPE_PREFIXES}: {refused}"
+            f"{source} needs types that are not on the allowlist of exact type names "
+            f"{sorted(ALLOWED_TYPES)}: {refused}; nothing from it was loaded"
         )
     return list(types)
 
