@@ -7,7 +7,11 @@ MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-UV := $(PYTHON) -m uv
+# uv: the one on PATH, else the interpreter's own module, else a private bootstrap venv —
+# never `pip install` into the system Python (Debian's is "externally managed").
+UV_BOOT := .uv-bootstrap
+UV := $(shell command -v uv 2>/dev/null || { $(PYTHON) -m uv --version >/dev/null 2>&1 && \
+	echo "$(PYTHON) -m uv"; } || echo "$(UV_BOOT)/bin/uv")
 MLFLOW_PORT ?= 5000
 
 # Offline and quiet: no telemetry from MLflow, Prefect or DVC; uv never downloads a Python.
@@ -51,9 +55,12 @@ help: ## Show this menu
 setup: $(DATA_STAMP) ## Install uv, .venv from the hash-locked requirements.lock, the project, and build the data (dvc repro)
 	@echo "setup: up to date (.venv, data, baseline model)"
 
-$(VENV_STAMP): requirements.lock pyproject.toml
-	@$(UV) --version >/dev/null 2>&1 || { echo "setup: installing uv with pip"; \
-		$(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv; }
+$(UV_BOOT)/bin/uv:
+	@echo "setup: no uv found; installing it into a private venv ($(UV_BOOT)/)"
+	$(PYTHON) -m venv $(UV_BOOT)
+	$(UV_BOOT)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV_STAMP): requirements.lock pyproject.toml | $(filter $(UV_BOOT)/bin/uv,$(UV))
 	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
 	@echo "setup: installing the locked packages into $(VENV) (hashes verified)"
 	@# Compile bytecode once at install: this environment sets PYTHONDONTWRITEBYTECODE, and
