@@ -28,6 +28,7 @@ LABEL = "predicted_churn"
 NUMERIC_FEATURES: tuple[str, ...] = ("tenure_months", "monthly_charges", "support_calls", "age")
 CATEGORICAL_FEATURES: tuple[str, ...] = ("contract", "payment_method", "internet_service")
 FEATURES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+INTEGER_FEATURES: tuple[str, ...] = ("tenure_months", "support_calls", "age")
 
 # Reference category probabilities (the training distribution).
 CATEGORIES: dict[str, dict[str, float]] = {
@@ -258,7 +259,15 @@ def _draw(
         amount = shift.get(name)
         if amount is not None:
             low, high = NUMERIC_RANGES[name]
-            cols[name] = np.clip(cols[name] + float(amount), low, high)  # type: ignore[arg-type]
+            moved = cols[name] + float(amount)  # type: ignore[arg-type]
+            if name in INTEGER_FEATURES:
+                # Stochastic rounding keeps the requested shift in expectation: +0.25 calls moves
+                # a quarter of the rows up by one (truncation would move none). Its own stream,
+                # spawned after the column streams, so unshifted data stays bit for bit the same.
+                rounding = np.random.default_rng(seq.spawn(1)[0])
+                base = np.floor(moved)
+                moved = base + (rounding.random(n) < moved - base)
+            cols[name] = np.clip(moved, low, high)
     for name in CATEGORICAL_FEATURES:
         probs = shift.get(name) or CATEGORIES[name]
         # Inverse-CDF on the same uniforms: a probability change moves only as few rows as it must.
@@ -269,7 +278,7 @@ def _draw(
         index = np.minimum(np.searchsorted(cdf, u, side="right"), len(labels) - 1)
         cols[name] = pd.Categorical.from_codes(index, categories=labels)
     frame = pd.DataFrame(cols)
-    for name in ("tenure_months", "support_calls", "age"):
+    for name in INTEGER_FEATURES:
         frame[name] = frame[name].astype(int)
     frame["monthly_charges"] = frame["monthly_charges"].round(2)
     p = churn_probability(frame, concept_drift)
