@@ -103,16 +103,28 @@ def configure_tracking() -> str:
     return uri
 
 
+# The MLflow UI opens an experiment in the view this tag names; without it, MLflow 3 may
+# open the GenAI view with an assistant panel. Our labs are classic model development.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def get_or_create_experiment(name: str) -> str:
-    """The id of experiment ``name``, created with the project's artifact location if new."""
+    """The id of experiment ``name``, created with the project's artifact location if new,
+    and tagged to open in the MLflow UI's classic (model development) view."""
     import mlflow
 
     configure_tracking()
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
+        if experiment.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
+            mlflow.MlflowClient().set_experiment_tag(
+                experiment.experiment_id, *next(iter(EXPERIMENT_KIND.items()))
+            )
         return experiment.experiment_id
     try:
-        return mlflow.create_experiment(name, artifact_location=artifact_location())
+        return mlflow.create_experiment(
+            name, artifact_location=artifact_location(), tags=EXPERIMENT_KIND
+        )
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:

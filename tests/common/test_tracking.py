@@ -90,3 +90,16 @@ def test_a_pickled_model_is_never_loaded(frame) -> None:
         )
     with pytest.raises(UntrustedModelError, match="cloudpickle"):
         load_sklearn_model(info.model_uri)
+
+
+def test_lab_experiments_open_in_the_classic_model_view() -> None:
+    experiment = mlflow.get_experiment(get_or_create_experiment("test-kind"))
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    client = mlflow.MlflowClient()
+    client.set_experiment_tag(
+        experiment.experiment_id, "mlflow.experimentKind", "genai_development"
+    )
+    get_or_create_experiment("test-kind")
+    assert client.get_experiment(experiment.experiment_id).tags["mlflow.experimentKind"] == (
+        "custom_model_development"
+    )
