@@ -36,7 +36,7 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test lint format bench mlflow-ui repro clean prefect-up prefect-down
+.PHONY: help setup lock test test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down
 
 help: ## Show this menu
 	@echo "MLOps interview labs — make <target>"
@@ -94,9 +94,10 @@ repro: setup ## Run the DVC pipeline (generate → prepare → train → evaluat
 
 # --- checks ---------------------------------------------------------------------------
 
-lint: $(VENV_STAMP) ## ruff: lint and format check
+lint: $(VENV_STAMP) ## ruff (lint, format) and the import contracts (pipelines → labs.<topic> → labs.common)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
@@ -104,6 +105,13 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 
 test: setup lint ## Lint, then the whole test suite, offline
 	$(BIN)/pytest
+
+test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (.venv-3.1x)
+	@failed=""; for v in 3.11 3.12 3.13; do \
+	  py=$$(command -v python$$v) || { echo "test-matrix: python$$v not found, skipped"; continue; }; \
+	  echo "== Python $$v ($$py)"; \
+	  $(MAKE) VENV=.venv-$$v PYTHON=$$py test || failed="$$failed $$v"; \
+	done; test -z "$$failed" || { echo "test-matrix: failed on$$failed"; exit 1; }
 
 bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
