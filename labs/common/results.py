@@ -9,12 +9,13 @@ back through :func:`read_summary` only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -294,7 +295,8 @@ def lab_main(
 
     out_dir = reports_dir(topic)
     try:
-        result = run(params, out_dir, echo=echo)
+        with run_lock(out_dir, topic):
+            result = run(params, out_dir, echo=echo)
     except Refusal as err:  # refused on purpose; bugs keep their traceback
         print(f"lab {topic}: refused: {err}", file=sys.stderr)
         return EXIT_REFUSED
@@ -306,6 +308,38 @@ def lab_main(
     stamp(result, params=params, started=start)
     print()
     return finish(result, out_dir)
+
+
+class LabBusyError(Refusal):
+    """The same lab is already running: two runs would overwrite each other's results."""
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path, topic: str) -> Iterator[None]:
+    """One run of a lab at a time (its reports, registered model and scratch space are its
+    own): a second run is refused at once, naming the running one's pid. The lock is the
+    kernel's, so a killed run never leaves a stale lock behind."""
+    import fcntl
+    import os
+
+    path = out_dir / ".run.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            raise LabBusyError(
+                f"another run of lab {topic} is running (pid {pid}); wait for it or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def quiet_libraries() -> None:

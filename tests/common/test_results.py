@@ -207,3 +207,16 @@ def _demo_topic(topic_id: str):
     from labs.common.catalogue import Topic
 
     return Topic(topic_id, "Does the contract hold?", "It does.", "basics", "ready")
+
+
+def test_the_same_lab_twice_at_once_is_refused_naming_the_pid(tmp_path: Path, capsys) -> None:
+    import os
+
+    from labs.common.results import LabBusyError, run_lock
+
+    with run_lock(tmp_path, "demo"):
+        with pytest.raises(LabBusyError, match=rf"lab demo is running \(pid {os.getpid()}\)"):
+            with run_lock(tmp_path, "demo"):
+                pass  # pragma: no cover
+    with run_lock(tmp_path, "demo"):  # released: the next run goes ahead
+        pass
