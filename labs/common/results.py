@@ -349,7 +349,10 @@ def quiet_libraries() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # the same in processes a lab starts
+    # The same in every process a lab starts (sidecars, servers, DVC stages).
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic", "prefect", "evidently", "httpx", "urllib3", "numba", "shap"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
