@@ -42,6 +42,7 @@ T = TypeVar("T")
 MODEL_NAME = "churn-model"  # the user's registered model, built by the DVC pipeline
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS = "previous"  # alias on the version the champion replaced: a one-step rollback target
 SHA_TAG = "model_sha256"
 LINEAGE_TAGS: tuple[str, ...] = ("git_commit", "data_md5", SHA_TAG)
 
@@ -60,7 +61,7 @@ class AliasMove:
 
     model: str
     alias: str
-    action: str  # promote | rollback | set | retire
+    action: str  # promote | rollback | set | retire | repair
     from_version: str | None
     to_version: str | None
     reason: str
@@ -98,11 +99,20 @@ def promote(
     audit_log: Path,
     alias: str = CHAMPION,
     retire: str | None = CHALLENGER,
+    previous: str | None = None,
 ) -> AliasMove:
     """Move ``alias`` to ``version``, remembering the version it replaces; audited.
 
     A promoted challenger is no longer a challenger: ``retire`` (if it points at ``version``)
-    is removed, and that is audited too.
+    is removed, and that is audited too. With ``previous`` (e.g. :data:`PREVIOUS`), that alias
+    follows to the replaced version.
+
+    Crash safety — the invariant :func:`repair` restores: the tag ``previous_<alias>`` on the
+    version ``alias`` points to names the version it replaced, and the ``previous`` alias
+    points to exactly that version. The tag is written *before* the one alias move that
+    matters, so a process killed at any point leaves either the old champion (nothing
+    happened) or the new one with its tag; a stale ``previous`` alias or a missing audit line
+    is then derived from the tag by :func:`repair`, which every promoting run calls first.
     """
     version = _existing(client, name, version)
     current = alias_version(client, name, alias)
@@ -116,10 +126,53 @@ def promote(
             client.set_model_version_tag(name, version, tag, current)
         client.set_registered_model_alias(name, alias, version)
     move = _audit(audit_log, name, alias, "promote", current, version, reason)
+    if previous and current is not None and current != version:
+        client.set_registered_model_alias(name, previous, current)
+        _audit(audit_log, name, previous, "set", None, current, f"replaced by v{version}")
     if retire and retire != alias and alias_version(client, name, retire) == version:
         client.delete_registered_model_alias(name, retire)
         _audit(audit_log, name, retire, "retire", version, None, f"promoted to {alias}")
     return move
+
+
+def repair(
+    client: MlflowClient,
+    name: str,
+    *,
+    audit_log: Path,
+    alias: str = CHAMPION,
+    previous: str = PREVIOUS,
+) -> list[AliasMove]:
+    """Restore the invariant of :func:`promote` after a crash; returns the moves it made
+    (none when the registry is consistent). Idempotent and cheap: call it before promoting.
+
+    - ``previous`` points to the version named by the champion's ``previous_<alias>`` tag
+      (and is unset when there is none);
+    - the audit log's last ``alias`` move ends at the current champion (a move whose audit
+      line was lost to a kill is recorded, marked as a repair).
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = alias_version(client, name, alias)
+    except MlflowException:  # no such model yet: nothing to repair
+        return []
+    moves: list[AliasMove] = []
+    wanted = None
+    if current is not None:
+        wanted = client.get_model_version(name, current).tags.get(previous_tag(alias)) or None
+    have = alias_version(client, name, previous)
+    if have != wanted:
+        if wanted is None:
+            client.delete_registered_model_alias(name, previous)
+        else:
+            client.set_registered_model_alias(name, previous, wanted)
+        moves.append(_audit(audit_log, name, previous, "repair", have, wanted, "crash repair"))
+    audited = [m for m in read_audit_log(audit_log) if m.model == name and m.alias == alias]
+    last = audited[-1].to_version if audited else None
+    if current is not None and last != current:
+        moves.append(_audit(audit_log, name, alias, "repair", last, current, "unaudited move"))
+    return moves
 
 
 def rollback(
