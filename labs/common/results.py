@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -294,6 +295,7 @@ def lab_main(
         print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
 
     out_dir = reports_dir(topic)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finally blocks run
     try:
         with run_lock(out_dir, topic):
             result = run(params, out_dir, echo=echo)
@@ -303,11 +305,17 @@ def lab_main(
     except KeyboardInterrupt:
         print(f"\nlab {topic}: interrupted; what it started was stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if result.question != entry.question:  # one catalogue, one wording
         raise AssertionError(f"lab {topic} asks {result.question!r}; catalogue: {entry.question!r}")
     stamp(result, params=params, started=start)
     print()
     return finish(result, out_dir)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class LabBusyError(Refusal):

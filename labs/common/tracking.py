@@ -136,14 +136,24 @@ def get_or_create_experiment(name: str) -> str:
 def start_run(
     experiment: str, run_name: str, params: Mapping[str, Any] | None = None
 ) -> Iterator[mlflow.ActiveRun]:
-    """An MLflow run in ``experiment`` with ``params`` logged; ends (FAILED) on exceptions."""
+    """An MLflow run in ``experiment`` with ``params`` logged. It ends FINISHED, FAILED on an
+    exception, KILLED on Ctrl-C or SIGTERM (:func:`labs.common.results.lab_main` turns SIGTERM
+    into an interrupt) — never left RUNNING by a run that stopped."""
     import mlflow
 
     experiment_id = get_or_create_experiment(experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    try:
         if params:
             mlflow.log_params({k: _short(v) for k, v in params.items()})
         yield run
+    except (KeyboardInterrupt, SystemExit):
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
 
 
 @dataclass

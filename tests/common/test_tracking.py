@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -103,3 +104,18 @@ def test_lab_experiments_open_in_the_classic_model_view() -> None:
     assert client.get_experiment(experiment.experiment_id).tags["mlflow.experimentKind"] == (
         "custom_model_development"
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(KeyboardInterrupt, "KILLED"), (RuntimeError, "FAILED"), (None, "FINISHED")],
+)
+def test_a_run_never_stays_running(error, status) -> None:
+    run_id = None
+    with pytest.raises(error) if error else contextlib.nullcontext():
+        with start_run("test-status", "stops") as run:
+            run_id = run.info.run_id
+            if error:
+                raise error
+    assert mlflow.get_run(run_id).info.status == status
+    assert mlflow.active_run() is None
