@@ -1,8 +1,9 @@
 """Versioning lab benchmark: wall time of the lab and of its steps. Prints; writes reports/bench/.
 
-Goal (from the versioning issue, checked by eye, never asserted): the lab ≤ 60 s after set-up.
-DVC repros dominate: every stage is a fresh interpreter importing scikit-learn and MLflow, so
-the figure depends most on whether the venv holds compiled bytecode (printed below).
+Goal (from the architecture issue, checked by eye, never asserted): the lab < 30 s after
+set-up; the contract's ceiling is 60 s. DVC repros dominate: every stage is a fresh interpreter
+importing scikit-learn and MLflow, so the figure depends on whether the venv holds compiled
+bytecode and on how busy the two cores are (both printed below).
 
 The lab runs in a subprocess, like `make lab-versioning`, but against a throw-away MLflow store
 and output folder, so benchmarking leaves the project's registry and reports as they were.
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GOAL_S = 60
+GOAL_S = 30
 
 # Run inside the lab's subprocess: params from params.yaml (defaults if the section is absent).
 DRIVER = """
@@ -82,7 +83,7 @@ def main() -> int:
     if not figures["venv_has_bytecode"]:
         print(
             "note: the venv holds no compiled bytecode; each DVC stage compiles MLflow and "
-            "scikit-learn again unless bytecode can be cached (see labs/versioning/README.md)."
+            "scikit-learn again unless bytecode can be cached (labs/versioning/scratch.py)."
         )
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,18 @@
 """Lab versioning: every claim asserted from its numbers; the user's checkout is never touched.
 
-The lab runs once for the module (DVC repros dominate: ~1–2 min on 2 cores). Its registry
-part writes to this test session's MLflow store (tests/conftest.py), never the user's.
+The lab runs once for the module (DVC repros dominate). Its registry part writes to this test
+session's MLflow store (tests/conftest.py), never the user's. Claims are read back from the
+validated ``summary.json`` (``read_summary``); the evidence the lab measured is kept too, to
+show each claim fails when its numbers say so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
-import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import mlflow
 import pytest
 import yaml
 
+from labs.common.plots import read_drawing
 from labs.common.registry import (
     CHAMPION,
     LINEAGE_TAGS,
@@ -28,16 +32,15 @@ from labs.common.registry import (
     read_audit_log,
     rollback,
 )
-from labs.common.results import LabResult, finish
+from labs.common.results import LabResult, Summary, finish, read_summary, stamp
 from labs.common.tracking import configure_tracking
-from labs.versioning.lab import (
-    EXPERIMENT,
-    ScratchError,
-    VersioningParams,
-    _set_generate_params,
-    run,
-    scratch_workspace,
-)
+from labs.versioning import claims as claims_module
+from labs.versioning import lab as lab_module
+from labs.versioning.claims import Evidence
+from labs.versioning.lab import EXPERIMENT, QUESTION, VersioningParams, run
+from labs.versioning.report import PLOT_TITLES
+from labs.versioning.scratch import ScratchError, scratch_workspace
+from labs.versioning.versions import TRAIN_DATA, set_generate_params
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +58,9 @@ SMALL = VersioningParams(
 )
 
 
-def measured(result: LabResult, claim: str) -> dict[str, Any]:
-    return dict(result.claim(claim).measured)
+def measured(lab: dict[str, Any], claim: str) -> dict[str, Any]:
+    """A claim's numbers as written to (and validated back from) ``summary.json``."""
+    return dict(lab["summary"].claim(claim).measured)
 
 
 def snapshot(repo: Path) -> dict[str, Any]:
@@ -83,8 +87,11 @@ def snapshot(repo: Path) -> dict[str, Any]:
     }
 
 
-def scratch_dirs() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("labs-versioning-*")}
+def scratch_roots(lines: list[str]) -> list[Path]:
+    """The scratch directories a run announced (other sessions may run the lab meanwhile, so
+    a glob of the temp directory would not say whose a directory is)."""
+    found = (re.search(r": (\S+) \(removed at the end\)", line) for line in lines)
+    return [Path(m.group(1)) for m in found if m]
 
 
 @pytest.fixture(scope="module")
@@ -98,17 +105,30 @@ def lab(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> dict[str, 
         params.write("# a local, uncommitted edit\n")
     (user / "notes.txt").write_text("untracked\n")
     out_dir = tmp_path_factory.mktemp("versioning")
-    before, scratch_before = snapshot(user), scratch_dirs()
+    before, lines = snapshot(user), []
     real_refs = snapshot(repo_root)["exp_refs"]
-    result = run(SMALL, out_dir, source=user)
+    evidence: list[Evidence] = []
+
+    def recording(e: Evidence) -> list:
+        evidence.append(e)
+        return claims_module.make_claims(e)
+
+    started = time.perf_counter()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lab_module, "make_claims", recording)
+        result = run(SMALL, out_dir, echo=lines.append, source=user)
+    stamp(result, params=SMALL, started=started)
+    exit_code = finish(result, out_dir)
     return {
         "result": result,
-        "exit_code": finish(result, out_dir),
+        "summary": read_summary(out_dir / "summary.json"),
+        "evidence": evidence[0],
+        "exit_code": exit_code,
         "out_dir": out_dir,
         "before": before,
         "after": snapshot(user),
         "real_exp_refs": (real_refs, snapshot(repo_root)["exp_refs"]),
-        "new_scratch_dirs": scratch_dirs() - scratch_before,
+        "scratch_roots": scratch_roots(lines),
     }
 
 
@@ -128,41 +148,42 @@ def test_the_users_checkout_is_untouched_and_the_scratch_is_removed(lab) -> None
     assert after["exp_refs"] == before["exp_refs"] == ""
     assert " M params.yaml" in after["status"] and "?? notes.txt" in after["status"]
     assert lab["real_exp_refs"] == ("", "")  # and the real repo got no experiment refs either
-    assert lab["new_scratch_dirs"] == set()
+    (root,) = lab["scratch_roots"]
+    assert root.name.startswith("labs-versioning-") and not root.exists()
 
 
 def test_new_data_is_a_new_version_with_other_metrics(lab) -> None:
-    m = measured(lab["result"], "data_versions_distinct")
+    m = measured(lab, "data_versions_distinct")
     assert m["data_md5_v1"] != m["data_md5_v2"]
     assert (m["rows_v1"], m["rows_v2"]) == (SMALL.v1_rows, SMALL.v2_rows)
     assert m["roc_auc_v1"] != m["roc_auc_v2"]
 
 
 def test_git_checkout_alone_is_not_enough_dvc_checkout_restores_v1_exactly(lab) -> None:
-    m = measured(lab["result"], "data_restored_identical")
+    m = measured(lab, "data_restored_identical")
     assert m["files"] >= 5  # raw, train, holdout, model, metrics (+ plots)
     assert m["identical_after_git_checkout_only"] == 0
     assert m["identical_after_dvc_checkout"] == m["files"]
     assert m["data_md5_restored"] == m["data_md5_v1"]
-    assert m["data_md5_v1"] == measured(lab["result"], "data_versions_distinct")["data_md5_v1"]
+    assert m["data_md5_v1"] == measured(lab, "data_versions_distinct")["data_md5_v1"]
 
 
 def test_a_teammate_reproduces_v1s_metric_exactly(lab) -> None:
-    m = measured(lab["result"], "metric_reproduced_exactly")
+    m = measured(lab, "metric_reproduced_exactly")
     assert m["roc_auc_reproduced"] == m["roc_auc_v1"]  # exactly, not approximately
     assert m["roc_auc_reproduced"] != m["roc_auc_v2"]
     assert m["metrics_identical"] and m["model_identical"] and m["dvc_lock_unchanged"]
 
 
 def test_push_then_pull_into_an_empty_cache_restores_the_bytes(lab) -> None:
-    m = measured(lab["result"], "remote_roundtrip_identical")
+    m = measured(lab, "remote_roundtrip_identical")
     assert m["cache_files_before"] == 0 and m["identical_before"] == 0
     assert m["identical_after"] == m["files"] == m["cache_files_after"]
     assert m["remote_files"] >= m["files"]
 
 
 def test_experiments_are_tracked_without_commits(lab) -> None:
-    m = measured(lab["result"], "experiments_tracked")
+    m = measured(lab, "experiments_tracked")
     assert m["settings_applied"] == m["settings"] == 2
     assert m["exp_refs"] == 2 and m["branch_commits_unchanged"]
     # A threshold moves decisions, not the ranking: accuracy changes, ROC-AUC does not.
@@ -175,20 +196,20 @@ def test_experiments_are_tracked_without_commits(lab) -> None:
 
 
 def test_each_registered_version_leads_back_to_its_data_and_code(lab, client) -> None:
-    m = measured(lab["result"], "lineage_complete")
+    m = measured(lab, "lineage_complete")
     assert m["versions_checked"] == 2 and m["tags_missing"] == 0
     assert m["data_matches"] == m["model_matches"] == m["lock_pins_data"] == 2
     # The tags themselves, read back from the registry.
-    rollback_m = measured(lab["result"], "rollback_restores_predictions")
+    rollback_m = measured(lab, "rollback_restores_predictions")
     v1 = client.get_model_version(SMALL.registered_model, str(rollback_m["champion_before"]))
     assert all(v1.tags.get(tag) for tag in LINEAGE_TAGS)
     assert len(v1.tags["git_commit"]) == 40
-    assert v1.tags["data_md5"] == measured(lab["result"], "data_versions_distinct")["data_md5_v1"]
+    assert v1.tags["data_md5"] == measured(lab, "data_versions_distinct")["data_md5_v1"]
     assert v1.tags["data_version"] == "v1"
 
 
 def test_rollback_restores_the_old_predictions_exactly(lab, client) -> None:
-    m = measured(lab["result"], "rollback_restores_predictions")
+    m = measured(lab, "rollback_restores_predictions")
     assert m["max_prediction_diff_promoted"] > 0  # v2 really serves other predictions
     assert m["max_prediction_diff_rolled_back"] == 0.0
     assert m["champion_after_rollback"] == m["champion_before"] != m["champion_promoted"]
@@ -207,14 +228,14 @@ def test_rollback_with_no_previous_version_leaves_the_alias(lab, client, tmp_pat
 
 
 def test_the_lab_itself_refuses_a_rollback_past_the_first_champion(lab) -> None:
-    m = measured(lab["result"], "rollback_refused_without_previous")
+    m = measured(lab, "rollback_refused_without_previous")
     assert m["refused"] and m["audit_lines_added"] == 0
     assert m["champion_after_refusal"] == "1"
     assert "v1 has no previous champion" in m["error"]
 
 
 def test_every_alias_move_is_in_the_audit_log(lab) -> None:
-    m = measured(lab["result"], "alias_moves_audited")
+    m = measured(lab, "alias_moves_audited")
     assert m["moves_logged"] == 5
     moves = read_audit_log(lab["out_dir"] / "alias_audit.jsonl")
     # The lab rebuilds its registered model each run: the same params, the same numbers.
@@ -229,37 +250,131 @@ def test_every_alias_move_is_in_the_audit_log(lab) -> None:
 
 
 def test_concurrent_writers_get_distinct_versions_and_overwrite_nothing(lab, client) -> None:
-    m = measured(lab["result"], "concurrent_registrations_safe")
+    m = measured(lab, "concurrent_registrations_safe")
     assert len(set(m["versions"])) == m["new_versions"] == SMALL.writers
     assert sorted(m["versions"]) == [3, 4]  # after v1 and v2
     assert m["each_serves_its_model"] == SMALL.writers
     assert m["overlapped"]  # they really registered at the same time
-    for number in m["versions"]:
-        assert client.get_model_version(SMALL.registered_model, str(number))
+    assert m["same_bytes_same_version"]  # find-or-register: the same bytes, no new version
+    # Each version holds exactly its writer's bytes: the sha256 tag is the writer's file's.
+    writers = lab["evidence"].concurrent["writers"]
+    for w in writers:
+        tags = client.get_model_version(SMALL.registered_model, w["version"]).tags
+        assert tags["model_sha256"] == w["model_sha256"]
+        assert w["created"]
+    assert len({w["model_sha256"] for w in writers}) == SMALL.writers
+    all_versions = client.search_model_versions(f"name='{SMALL.registered_model}'")
+    assert sorted(int(v.version) for v in all_versions) == [1, 2, 3, 4]
 
 
-def test_summary_mlflow_run_and_artifacts(lab, client) -> None:
+def test_summary_validates_and_the_mlflow_run_holds_the_claims(lab, client) -> None:
     result: LabResult = lab["result"]
+    summary: Summary = lab["summary"]
     assert lab["exit_code"] == 0, [c.id for c in result.claims if not c.passed]
-    data = json.loads((lab["out_dir"] / "summary.json").read_text())
-    assert data["lab"] == "versioning" and len(data["claims"]) == 10
-    assert {c["id"] for c in data["claims"]} >= {
+    assert summary.lab == "versioning" and summary.question == QUESTION
+    assert summary.passed and all(c.passed for c in summary.claims)
+    assert [c.id for c in summary.claims] == [
+        "data_versions_distinct",
         "data_restored_identical",
         "metric_reproduced_exactly",
         "remote_roundtrip_identical",
+        "experiments_tracked",
         "lineage_complete",
         "rollback_restores_predictions",
+        "rollback_refused_without_previous",
+        "alias_moves_audited",
         "concurrent_registrations_safe",
+    ]
+    assert summary.params["registered_model"] == SMALL.registered_model
+    assert summary.duration_s is not None and summary.duration_s > 0
+    assert {Path(a).name for a in summary.artifacts} == {
+        "versions.md",
+        "versions.png",
+        "experiments.json",
+        "alias_audit.jsonl",
     }
-    run = client.get_run(result.mlflow["run_id"])
+    run = client.get_run(summary.mlflow["run_id"])
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT == "lab-versioning"
-    assert run.data.metrics["claim.rollback_restores_predictions.passed"] == 1.0
     assert run.data.params["registered_model"] == SMALL.registered_model
-    png = next(Path(a) for a in result.artifacts if a.endswith(".png"))
-    assert png.stat().st_size > 10_000
+    for claim in summary.claims:  # every verdict and number is in MLflow too
+        assert run.data.metrics[f"claim.{claim.id}.passed"] == 1.0
+    m = measured(lab, "rollback_restores_predictions")
+    assert run.data.metrics["rollback_restores_predictions.max_prediction_diff_promoted"] == (
+        pytest.approx(m["max_prediction_diff_promoted"])
+    )
+
+
+def test_the_plot_draws_the_measured_metrics_from_zero(lab) -> None:
+    png = next(Path(a) for a in lab["summary"].artifacts if a.endswith(".png"))
+    drawing = read_drawing(png)
+    left, right = drawing["axes"]
+    assert (left["title"], right["title"]) == PLOT_TITLES
+    # A score on 0–1, never an axis that starts just below the smallest bar.
+    assert left["ylim"] == [0.0, 1.0] and left["ylabel"] == "holdout roc_auc"
+    e = lab["evidence"]
+    expected = {
+        "data v1": measured(lab, "data_versions_distinct")["roc_auc_v1"],
+        "data v2": measured(lab, "data_versions_distinct")["roc_auc_v2"],
+        "v1 reproduced": measured(lab, "metric_reproduced_exactly")["roc_auc_reproduced"],
+        **{
+            f"exp {n}": measured(lab, "experiments_tracked")[f"roc_auc_{n}"]
+            for n in SMALL.experiments
+        },
+    }
+    (bars,) = left["bars"]
+    assert dict(zip(left["xticklabels"], bars["heights"], strict=True)) == expected
+    # The champion alias over time: v1, v2, back to v1 — on an axis from 0.
+    (line,) = right["lines"]
+    assert line["y"] == [float(e.numbers["v1"]), float(e.numbers["v2"]), float(e.numbers["v1"])]
+    assert right["xticklabels"] == ["promote", "promote", "rollback"]
+    assert right["ylim"][0] == 0.0 and right["ylim"][1] > max(line["y"])
+
+
+def test_the_versions_report_holds_each_versions_hashes_and_metric(lab) -> None:
+    e = lab["evidence"]
     table = (lab["out_dir"] / "versions.md").read_text()
-    for row in ("data v1", "data v2", "v1 reproduced", "exp threshold-low", "writer 1"):
-        assert f"| {row} " in table
+    rows = {
+        cells[0]: cells
+        for line in table.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    for dv in (e.v1, e.v2):
+        version, _, commit, data, model, registry, alias, metric = rows[f"data {dv.label}"]
+        assert (commit, data, model) == (dv.commit[:8], dv.md5[TRAIN_DATA][:8], dv.model_sha256[:8])
+        assert registry == f"v{e.numbers[dv.label]}" and metric == f"{dv.metrics['roc_auc']:.6f}"
+    assert rows["data v1"][6] == "champion"  # after the rollback
+    assert rows["v1 reproduced"][4] == e.v1.model_sha256[:8]  # the same model file
+    for w in e.concurrent["writers"]:
+        assert rows[f"writer {w['writer']}"][5] == f"v{w['version']}"
+    shown = json.loads((lab["out_dir"] / "experiments.json").read_text())
+    assert shown == e.experiments["raw"]
+    audit = read_audit_log(lab["out_dir"] / "alias_audit.jsonl")
+    assert audit == e.moves
+
+
+# --- a claim must fail when its numbers say so ------------------------------------------------
+
+
+def test_claims_do_not_hold_on_evidence_that_contradicts_them(lab) -> None:
+    e: Evidence = lab["evidence"]
+    assert all(c.passed for c in claims_module.make_claims(e))
+    # A reproduction that got v2's metric instead of v1's is not a reproduction.
+    other = replace(e, reproduced={**e.reproduced, "metrics": e.v2.metrics})
+    assert not claims_module.metric_reproduced_exactly(other).passed
+    # If `git checkout` alone had restored the data, there would be nothing to show.
+    restore = {**e.lineage[-1], "after_git_checkout": e.lineage[-1]["after_dvc_checkout"]}
+    assert not claims_module.data_restored_identical(
+        replace(e, lineage=[*e.lineage[:-1], restore])
+    ).passed
+    # One version serving another writer's model means something was overwritten.
+    clobbered = {**e.concurrent, "own_model": [True, False]}
+    assert not claims_module.concurrent_registrations_safe(replace(e, concurrent=clobbered)).passed
+    # An experiment recorded as a branch commit is not "no commit".
+    committed = {**e.experiments, "commits_unchanged": False}
+    assert not claims_module.experiments_tracked(replace(e, experiments=committed)).passed
+    # A rollback that did not restore the old predictions exactly.
+    drifted = {**e.aliases, "max_diff_rolled_back": 1e-9}
+    assert not claims_module.rollback_restores_predictions(replace(e, aliases=drifted)).passed
 
 
 # --- fast checks of the pieces --------------------------------------------------------------
@@ -294,7 +409,7 @@ def test_only_the_generate_section_changes(tmp_path: Path) -> None:
     path.write_text(
         "# header\ngenerate:\n  n_rows: 6000   # rows\n  seed: 42\n\nprepare:\n  seed: 42\n"
     )
-    _set_generate_params(path, 1000, 7)
+    set_generate_params(path, 1000, 7)
     text = path.read_text()
     expected = {"generate": {"n_rows": 1000, "seed": 7}, "prepare": {"seed": 42}}
     assert yaml.safe_load(text) == expected
@@ -302,7 +417,7 @@ def test_only_the_generate_section_changes(tmp_path: Path) -> None:
     other = tmp_path / "other.yaml"
     other.write_text("train:\n  seed: 1\n")
     with pytest.raises(ScratchError, match="no generate"):
-        _set_generate_params(other, 1000, 7)
+        set_generate_params(other, 1000, 7)
 
 
 def test_a_failing_lab_removes_its_scratch_and_fails_its_run(
@@ -314,10 +429,15 @@ def test_a_failing_lab_removes_its_scratch_and_fails_its_run(
         raise RuntimeError("dvc repro exploded")
 
     monkeypatch.setattr(lab_module, "build_data_version", broken)
-    before = scratch_dirs()
+    lines: list[str] = []
     with pytest.raises(RuntimeError, match="exploded"):
-        run(replace(SMALL, registered_model="churn-model-versioning-failing"), tmp_path)
-    assert scratch_dirs() - before == set()
+        run(
+            replace(SMALL, registered_model="churn-model-versioning-failing"),
+            tmp_path,
+            echo=lines.append,
+        )
+    (root,) = scratch_roots(lines)
+    assert not root.exists()
     experiment = client.get_experiment_by_name(EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
     assert runs[0].info.status == "FAILED"
