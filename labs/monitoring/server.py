@@ -46,10 +46,6 @@ class ServerProcess:
     def url(self) -> str:
         return self.served.url
 
-    @property
-    def process(self) -> object:
-        return self.served.process
-
     def bind(self, model_uri: str) -> None:
         """Tell a server started without a model URI which model to load."""
         stdin = self.served.process.stdin
