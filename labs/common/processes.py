@@ -1,17 +1,27 @@
-"""Background servers on this machine: a free loopback port, and stopping a process group.
+"""Background servers on this machine: a free loopback port, waiting for health, stopping a
+process group.
 
-Every server a lab, flow or benchmark starts runs in its own process group
-(``start_new_session=True``), so stopping it stops its workers too.
+Every server a lab, flow, test or benchmark starts runs in its own process group
+(``start_new_session=True``), so stopping it stops its workers too. :func:`serve_process` does
+all three in one ``with`` block:
+
+    with serve_process(lambda port: [python, "-m", "app", "--port", str(port)], log=path) as s:
+        httpx.get(f"{s.url}/predict")          # healthy here; stopped (whole group) after
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
@@ -54,3 +64,120 @@ def stop_process_group(process: subprocess.Popen | int, grace: float = 15.0) -> 
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+class ProcessStartError(RuntimeError):
+    """A background process exited, or was not healthy in time; the message carries the last
+    lines of its log."""
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last ``lines`` of a process's log (or a note that there is none)."""
+    if path is None:
+        return "(no log)"
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def wait_for_health(
+    url: str,
+    timeout: float = 60.0,
+    *,
+    process: subprocess.Popen | None = None,
+    log: Path | None = None,
+    interval: float = 0.1,
+) -> float:
+    """Poll ``url`` until it answers 200; return the seconds it took.
+
+    Raise :class:`ProcessStartError` if ``process`` exits first or ``timeout`` seconds pass;
+    the message names the URL and ends with the tail of ``log``.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process is not None and process.poll() is not None:
+            raise ProcessStartError(
+                f"the process exited with code {process.returncode} before {url} was healthy:"
+                f"\n{log_tail(log)}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or not healthy yet (urllib raises on 4xx/5xx)
+        time.sleep(interval)
+    raise ProcessStartError(f"{url} was not healthy after {timeout:.0f} s:\n{log_tail(log)}")
+
+
+@dataclass
+class ServedProcess:
+    """A server started by :func:`serve_process`: its process, port, base URL and log."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def wait_healthy(self, path: str = "/health", timeout: float = 60.0) -> float:
+        """:func:`wait_for_health` on ``url + path``, failing fast if the process exits."""
+        return wait_for_health(f"{self.url}{path}", timeout, process=self.process, log=self.log)
+
+    def log_tail(self, lines: int = 15) -> str:
+        return log_tail(self.log, lines)
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        """Stop the whole process group (see :func:`stop_process_group`); its exit code."""
+        stop_process_group(self.process, grace)
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def serve_process(
+    command: Sequence[str] | Callable[[int], Sequence[str]],
+    *,
+    log: Path,
+    port: int | None = None,
+    health_path: str | None = "/health",
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin_pipe: bool = False,
+    grace: float = 15.0,
+) -> Iterator[ServedProcess]:
+    """Start a server in its own process group on 127.0.0.1, wait until ``health_path``
+    answers 200 (skip with ``health_path=None``), yield it, and stop its whole group on exit —
+    also when the start fails, an assertion fails or Ctrl-C arrives.
+
+    ``command`` is a list, or a function of the port (a free one unless ``port`` is given)
+    returning the list. Output goes to ``log``; ``stdin_pipe`` keeps stdin open for the caller.
+    """
+    port = port or free_port()
+    argv = [str(a) for a in (command(port) if callable(command) else command)]
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=True,  # its own process group: stop() signals all of it
+        )
+    served = ServedProcess(process, port, log)
+    try:
+        if health_path is not None:
+            served.wait_healthy(health_path, timeout)
+        yield served
+    finally:
+        if process.stdin is not None and not process.stdin.closed:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        served.stop(grace)

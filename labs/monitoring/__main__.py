@@ -4,7 +4,8 @@
 import sys
 
 from labs.common.results import lab_main
-from labs.monitoring.lab import MonitoringParams, run
+from labs.monitoring.lab import run
+from labs.monitoring.params import MonitoringParams
 
 if __name__ == "__main__":
     sys.exit(lab_main("monitoring", "monitoring", MonitoringParams, run))

@@ -1,380 +1,47 @@
 """The serving app: the champion behind ``POST /predict``, with Prometheus metrics and a
 prediction log. Reusable by other labs: ``create_app(model_uri, log_path)``.
 
-- ``POST /predict`` — a batch of customers, validated by a strict schema (required columns,
-  types, categories, ranges; extra fields refused). Bad input is a 422 with a readable
-  message, never a 500; each failure is counted by reason.
+- ``POST /predict`` — a batch of customers, validated by a strict schema (``schema.py``:
+  required columns, types, categories, ranges; extra fields refused). Bad input is a 422 with a
+  readable message, never a 500; each failure is counted by reason.
 - ``GET /health`` (the process is alive), ``GET /ready`` (model loaded, log open).
 - ``GET /metrics`` — Prometheus text format, one registry per app (tests build many apps).
 - ``POST /monitoring`` — the monitoring job pushes drift share, rolling quality and alerts here
   so they appear in ``/metrics`` beside the serving metrics. No authentication: the server
   binds 127.0.0.1, so only local processes can reach it.
 
-Why a "compiled" scorer: scikit-learn validates its input on every call (~5 ms for one row on
-this machine), which dwarfs the arithmetic of a logistic regression (microseconds). At
-start-up we read the fitted pipeline's scaler, one-hot categories and coefficients into numpy,
-check that it reproduces ``predict_proba`` on a probe grid (to 1e-9), and use it; any other
-model, or a mismatch, falls back to scikit-learn. The model stays the registered one.
+Scoring (``scoring.py``) uses a numpy copy of the logistic regression when it reproduces the
+model exactly; the metrics and their middleware live in ``metrics.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
-import re
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    Info,
-    ProcessCollector,
-    generate_latest,
-)
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
-from labs.common.data import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
-from labs.common.data import NUMERIC_RANGES as R
+from labs.common.data import FEATURES
+from labs.monitoring.metrics import Instrument, ServingMetrics
 from labs.monitoring.predlog import DuplicateRequestError, PredictionLog
+from labs.monitoring.schema import MAX_BATCH_ROWS, MonitoringUpdate, PredictRequest
+from labs.monitoring.scoring import LoadedModel, load_model
 
 logger = logging.getLogger("labs.monitoring.app")
 
-MAX_BATCH_ROWS = 1000
 MAX_BODY_BYTES = 1_000_000  # 1000 rows of JSON are ~200 kB; anything far bigger is not a batch
 MAX_PROBLEMS_SHOWN = 20
-# Fine buckets below 10 ms: the latency goal lives there; default buckets start at 5 ms.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-ENDPOINTS = ("/predict", "/health", "/ready", "/metrics", "/monitoring")
-
-Contract = Literal[tuple(CATEGORIES["contract"])]  # type: ignore[valid-type]
-PaymentMethod = Literal[tuple(CATEGORIES["payment_method"])]  # type: ignore[valid-type]
-InternetService = Literal[tuple(CATEGORIES["internet_service"])]  # type: ignore[valid-type]
-
-
-class CustomerRow(BaseModel):
-    """One customer to score: every feature required, typed, in range; nothing else allowed."""
-
-    # strict: "42" is not 42 and 42.0 is not an int — a type confusion upstream is a bug to
-    # surface, not to guess around (MLflow's signature check accepts numbers as strings).
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    tenure_months: int = Field(ge=R["tenure_months"][0], le=R["tenure_months"][1])
-    monthly_charges: float = Field(
-        ge=R["monthly_charges"][0], le=R["monthly_charges"][1], allow_inf_nan=False
-    )
-    support_calls: int = Field(ge=R["support_calls"][0], le=R["support_calls"][1])
-    age: int = Field(ge=R["age"][0], le=R["age"][1])
-    contract: Contract
-    payment_method: PaymentMethod
-    internet_service: InternetService
-
-
-class PredictRequest(BaseModel):
-    """A batch of 1 … MAX_BATCH_ROWS customers and an optional client request id."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    rows: list[CustomerRow] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
-    request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-class AlertEvent(BaseModel):
-    """One alert as the monitoring job reports it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["drift", "quality"]
-    day: int = Field(ge=0)
-    metric: str = Field(max_length=64)
-    value: float
-    threshold: float
-    reason: str = Field(max_length=500)
-
-
-class MonitoringUpdate(BaseModel):
-    """What the monitoring job pushes after each day: gauges and that day's alerts."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    day: int = Field(ge=0)
-    drift_share: float | None = Field(default=None, ge=0, le=1)
-    prediction_drift: bool | None = None
-    rolling_accuracy: float | None = Field(default=None, ge=0, le=1)
-    rolling_roc_auc: float | None = Field(default=None, ge=0, le=1)
-    alerts: list[AlertEvent] = Field(default_factory=list, max_length=100)
-
-
-class ModelLoadError(RuntimeError):
-    """The model URI cannot be resolved or loaded; the server must not start without it."""
-
-
-# --- the model ---------------------------------------------------------------------------
-
-Scorer = Callable[[Sequence[CustomerRow]], np.ndarray]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to serve: the estimator, where it came from, and how it is scored."""
-
-    model: Any
-    uri: str
-    name: str
-    version: str
-    scorer: Scorer
-    scorer_kind: str  # "compiled-linear" | "sklearn"
-
-
-def load_model(model_uri: str) -> LoadedModel:
-    """Resolve ``model_uri`` (``models:/name@alias``, ``models:/name/3``, ``runs:/…``) and load
-    it safely (skops, allowlisted types); a :class:`ModelLoadError` says what went wrong."""
-    from labs.common.tracking import load_sklearn_model, tracking_uri
-
-    try:
-        name, version, pinned = _resolve_version(model_uri)
-        # Load the resolved version, not the alias: the alias may move while we download.
-        model = load_sklearn_model(pinned)
-    except Exception as err:  # MLflow, skops and I/O errors all mean "cannot serve this"
-        first_line = (str(err).strip().splitlines() or [""])[0][:300]
-        raise ModelLoadError(
-            f"cannot load model {model_uri!r} from tracking store {tracking_uri()}: "
-            f"{type(err).__name__}: {first_line}"
-        ) from err
-    scorer, kind = build_scorer(model)
-    return LoadedModel(model, model_uri, name, version, scorer, kind)
-
-
-def warm_up() -> None:
-    """Import what loading and scoring a model need (seconds), before the model is known."""
-    import mlflow.artifacts  # noqa: F401
-    import sklearn.compose  # noqa: F401
-    import sklearn.ensemble  # noqa: F401
-    import sklearn.linear_model  # noqa: F401
-    import skops.io  # noqa: F401
-
-    from labs.common.tracking import configure_tracking
-
-    configure_tracking()
-
-
-def _resolve_version(model_uri: str) -> tuple[str, str, str]:
-    """(registered name, version, a URI pinned to that version)."""
-    alias = re.fullmatch(r"models:/([^/@]+)@([^/@]+)", model_uri)
-    numbered = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
-    if alias:
-        import mlflow
-
-        from labs.common.tracking import configure_tracking
-
-        configure_tracking()
-        found = mlflow.MlflowClient().get_model_version_by_alias(alias[1], alias[2])
-        return alias[1], str(found.version), f"models:/{alias[1]}/{found.version}"
-    if numbered:
-        return numbered[1], numbered[2], model_uri
-    return "", "unregistered", model_uri
-
-
-def build_scorer(model: Any) -> tuple[Scorer, str]:
-    """The fastest scorer that reproduces ``model.predict_proba`` exactly (see module doc)."""
-    compiled = _compile_linear(model)
-    if compiled is not None:
-        probe = _probe_rows()
-        expected = model.predict_proba(_frame(probe))[:, 1]
-        gap = float(np.max(np.abs(compiled(probe) - expected)))
-        if gap <= 1e-9:
-            return compiled, "compiled-linear"
-        logger.warning("compiled scorer differs from sklearn by %.3g; using sklearn", gap)
-    return (lambda rows: model.predict_proba(_frame(rows))[:, 1]), "sklearn"
-
-
-def _compile_linear(model: Any) -> Scorer | None:
-    """numpy arithmetic for the churn pipeline (scaler + one-hot → logistic regression), or
-    None if ``model`` is any other shape."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    if not isinstance(model, Pipeline) or len(model.steps) != 2:
-        return None
-    pre, clf = model.steps[0][1], model.steps[1][1]
-    if not isinstance(pre, ColumnTransformer) or not isinstance(clf, LogisticRegression):
-        return None
-    if list(clf.classes_) != [0, 1] or clf.coef_.shape[0] != 1:
-        return None
-    fitted = [(t, cols) for _, t, cols in pre.transformers_ if t != "drop"]
-    if len(fitted) != 2:
-        return None
-    (scaler, num_cols), (encoder, cat_cols) = fitted
-    if not (
-        isinstance(scaler, StandardScaler)
-        and isinstance(encoder, OneHotEncoder)
-        and tuple(num_cols) == NUMERIC_FEATURES
-        and tuple(cat_cols) == CATEGORICAL_FEATURES
-        and encoder.drop is None
-    ):
-        return None
-    n_num = len(NUMERIC_FEATURES)
-    mean = scaler.mean_ if scaler.with_mean else np.zeros(n_num)
-    scale = scaler.scale_ if scaler.with_std else np.ones(n_num)
-    coef = clf.coef_[0]
-    w_num, intercept = coef[:n_num], float(clf.intercept_[0])
-    tables: list[dict[str, float]] = []
-    start = n_num
-    for categories in encoder.categories_:
-        tables.append({str(c): float(coef[start + i]) for i, c in enumerate(categories)})
-        start += len(categories)
-    if start != len(coef):
-        return None
-
-    def score(rows: Sequence[CustomerRow]) -> np.ndarray:
-        x = np.array([[getattr(r, f) for f in NUMERIC_FEATURES] for r in rows], dtype=float)
-        z = ((x - mean) / scale) @ w_num
-        for name, table in zip(CATEGORICAL_FEATURES, tables, strict=True):
-            # a category unseen in training one-hot encodes to zeros (handle_unknown="ignore")
-            z += np.array([table.get(getattr(r, name), 0.0) for r in rows])
-        return 1.0 / (1.0 + np.exp(-(z + intercept)))
-
-    return score
-
-
-def _frame(rows: Sequence[CustomerRow]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(
-        {f: [getattr(r, f) for r in rows] for f in FEATURES}, columns=list(FEATURES)
-    )
-
-
-def _probe_rows() -> list[CustomerRow]:
-    """Every category combination, with numbers from each range's ends and middle."""
-    combos = itertools.product(*(CATEGORIES[c] for c in CATEGORICAL_FEATURES))
-    rows = []
-    for i, combo in enumerate(combos):
-        values: dict[str, Any] = {}
-        for j, name in enumerate(NUMERIC_FEATURES):
-            low, high = R[name]
-            value = low + (high - low) * (0.0, 0.1, 0.5, 1.0)[(i + j) % 4]
-            values[name] = round(value, 2) if name == "monthly_charges" else int(value)
-        rows.append(CustomerRow(**values, **dict(zip(CATEGORICAL_FEATURES, combo, strict=True))))
-    return rows
-
-
-# --- metrics -----------------------------------------------------------------------------
-
-
-class ServingMetrics:
-    """Every series of one app, in its own registry (so tests can build many apps)."""
-
-    def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        ProcessCollector(registry=r)  # resource use: CPU seconds, resident memory, open fds
-        self.latency = Histogram(
-            "churn_request_latency_seconds",
-            "Time to answer a request, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        by_status = ["endpoint", "status"]
-        self.requests = Counter(
-            "churn_requests",
-            "Requests answered, by endpoint and HTTP status.",
-            by_status,
-            registry=r,
-        )
-        self.errors = Counter(
-            "churn_request_errors", "Requests answered with a 4xx or 5xx.", by_status, registry=r
-        )
-        self.predictions = Counter(
-            "churn_predictions", "Rows scored, by predicted class.", ["class"], registry=r
-        )
-        self.validation_failures = Counter(
-            "churn_validation_failures",
-            "Rejected /predict bodies, by reason (the schema check that failed).",
-            ["reason"],
-            registry=r,
-        )
-        self.model = Info("churn_model", "The model being served.", registry=r)
-        self.drift_share = Gauge(
-            "churn_drift_share", "Share of features drifted on the last monitored day.", registry=r
-        )
-        self.prediction_drift = Gauge(
-            "churn_prediction_drift", "1 if the prediction distribution drifted.", registry=r
-        )
-        self.rolling_accuracy = Gauge(
-            "churn_rolling_accuracy", "Accuracy over the latest labelled days.", registry=r
-        )
-        self.rolling_roc_auc = Gauge(
-            "churn_rolling_roc_auc", "ROC-AUC over the latest labelled days.", registry=r
-        )
-        self.monitored_day = Gauge(
-            "churn_monitoring_last_day", "The last day the monitoring job checked.", registry=r
-        )
-        self.alerts = Counter(
-            "churn_alerts", "Alerts raised by the monitoring job, by kind.", ["kind"], registry=r
-        )
-        # Series exist from the start (a dashboard shows 0, not "no data"); gauges not yet
-        # measured are NaN, not a misleading 0.
-        for cls in ("churn", "no_churn"):
-            self.predictions.labels(cls)
-        for kind in ("drift", "quality"):
-            self.alerts.labels(kind)
-        for gauge in (
-            self.drift_share,
-            self.prediction_drift,
-            self.rolling_accuracy,
-            self.rolling_roc_auc,
-            self.monitored_day,
-        ):
-            gauge.set(math.nan)
-
-
-class _Instrument:
-    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): latency and status per request."""
-
-    def __init__(self, app: Any, metrics: ServingMetrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 503  # an exception escaping the app is answered 503 by the catch-all handler
-
-        async def send_status(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            endpoint = scope["path"] if scope["path"] in ENDPOINTS else "other"
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(endpoint, str(status)).inc()
-            if status >= 400:
-                self.metrics.errors.labels(endpoint, str(status)).inc()
-
-
-# --- the app -----------------------------------------------------------------------------
 
 
 class _ServingState:
@@ -422,7 +89,7 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.serving = state
-    app.add_middleware(_Instrument, metrics=metrics)
+    app.add_middleware(Instrument, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -23,10 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from labs.common.data import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
-
-PROBA = "churn_probability"
-LABEL = "predicted_churn"
+from labs.common.data import (
+    CATEGORICAL_FEATURES,
+    CATEGORIES,
+    FEATURES,
+    LABEL,
+    NUMERIC_FEATURES,
+    PROBA,
+)
 
 _SQL_TYPES = {"monthly_charges": "REAL"}  # the other numeric features are whole numbers
 _COLUMNS = ", ".join(

@@ -1,10 +1,10 @@
 """Run the serving app: in the foreground (``python -m labs.monitoring.server``) or as a managed
 background process (:func:`serve_in_background`, for labs, tests and benchmarks).
 
-The background server runs in its own process group on a free port of 127.0.0.1, gets the
-caller's MLflow store through ``MLFLOW_TRACKING_URI``, and is waited for on ``/ready`` with a
-timeout. It is stopped by signalling the whole group in a ``finally``, so neither a failing
-test nor Ctrl-C leaves a server behind.
+The background server is started through :func:`labs.common.processes.serve_process`: its own
+process group on a free port of 127.0.0.1, the caller's MLflow store through
+``MLFLOW_TRACKING_URI``, ``/ready`` waited for with a timeout, and the whole group stopped on
+exit, so neither a failing test nor Ctrl-C leaves a server behind.
 
 Start-up costs seconds of imports (MLflow, scikit-learn, FastAPI). A caller that is still
 registering the model can start the server with no URI (``--model-uri -``): it imports and
@@ -16,19 +16,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.paths import project_root
-from labs.common.processes import HOST, free_port, stop_process_group
-
-
-class ServerStartError(RuntimeError):
-    """The server exited or did not become ready; the message carries its log's last lines."""
+from labs.common.processes import (
+    HOST,
+    ProcessStartError,
+    ServedProcess,
+    free_port,
+    serve_process,
+)
 
 
 def default_log_path() -> Path:
@@ -40,59 +40,35 @@ def default_log_path() -> Path:
 class ServerProcess:
     """A server started by :func:`serve_in_background`."""
 
-    process: subprocess.Popen[bytes]
-    port: int
-    server_log: Path
+    served: ServedProcess
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return self.served.url
 
     def bind(self, model_uri: str) -> None:
         """Tell a server started without a model URI which model to load."""
-        if self.process.stdin is None or self.process.stdin.closed:
+        stdin = self.served.process.stdin
+        if stdin is None or stdin.closed:
             raise RuntimeError("this server was started with a model URI already")
         try:
-            self.process.stdin.write(f"{model_uri}\n".encode())
-            self.process.stdin.close()
+            stdin.write(f"{model_uri}\n".encode())
+            stdin.close()
         except BrokenPipeError as err:  # it died while warming up: say why
-            raise ServerStartError(f"the server exited early:\n{self.log_tail()}") from err
+            raise ProcessStartError(f"the server exited early:\n{self.log_tail()}") from err
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Poll ``/ready`` until it answers 200; raise :class:`ServerStartError` if the process
-        exits first or ``timeout`` seconds pass."""
-        import httpx
+        """Wait until ``/ready`` answers 200; :class:`ProcessStartError` (with the server's
+        last log lines) if it exits first or ``timeout`` seconds pass."""
+        self.served.wait_healthy("/ready", timeout)
 
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.url, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise ServerStartError(
-                        f"the server exited with code {self.process.returncode} before it was "
-                        f"ready:\n{self.log_tail()}"
-                    )
-                try:
-                    if client.get("/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass  # not listening yet
-                time.sleep(0.1)
-        raise ServerStartError(
-            f"the server was not ready after {timeout:.0f} s:\n{self.log_tail()}"
-        )
-
-    def stop(self, timeout: float = 15.0) -> int:
+    def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM the process group (uvicorn finishes in-flight requests and closes the log),
         SIGKILL it if it lingers; return the exit code."""
-        stop_process_group(self.process, timeout)
-        return int(self.process.returncode)
+        return self.served.stop(timeout)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.server_log.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return self.served.log_tail(lines)
 
 
 @contextlib.contextmanager
@@ -114,31 +90,23 @@ def serve_in_background(
 
     port = port or free_port()
     log_path = Path(log_path or default_log_path())
-    server_log = Path(server_log or log_path.with_name(f"server-{port}.log"))
-    server_log.parent.mkdir(parents=True, exist_ok=True)
     # The child reads the same MLflow store as the caller, whether set by env or by default.
     env = {**os.environ, **OFFLINE_ENV, "MLFLOW_TRACKING_URI": tracking_uri()}
     command = [
         sys.executable, "-m", "labs.monitoring.server",
         "--model-uri", model_uri or "-", "--port", str(port), "--log-path", str(log_path),
     ]  # fmt: skip
-    with server_log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL if model_uri else subprocess.PIPE,
-            env=env,
-            cwd=project_root(),
-            start_new_session=True,  # its own process group: stop() signals all of it
-        )
-    server = ServerProcess(process, port, server_log)
-    try:
-        if wait and model_uri:
-            server.wait_ready(ready_timeout)
-        yield server
-    finally:
-        server.stop()
+    with serve_process(
+        command,
+        log=Path(server_log or log_path.with_name(f"server-{port}.log")),
+        port=port,
+        health_path="/ready" if wait and model_uri else None,
+        timeout=ready_timeout,
+        env=env,
+        cwd=project_root(),
+        stdin_pipe=model_uri is None,
+    ) as served:
+        yield ServerProcess(served)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from labs.common.tracking import offline_env
-    from labs.monitoring.app import ModelLoadError, create_app, load_model, warm_up
+    from labs.monitoring.app import create_app
+    from labs.monitoring.scoring import ModelLoadError, load_model, warm_up
 
     offline_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -25,16 +25,11 @@ from labs.common.data import (
     make_churn_data,
 )
 from labs.common.model import TrainParams, train_model
-from labs.monitoring.app import (
-    MAX_BATCH_ROWS,
-    LoadedModel,
-    ModelLoadError,
-    build_scorer,
-    create_app,
-    load_model,
-)
-from labs.monitoring.lab import parse_metrics
+from labs.monitoring.app import create_app
+from labs.monitoring.metrics import parse_metrics
 from labs.monitoring.predlog import PredictionLog, log_counts, read_predictions
+from labs.monitoring.schema import MAX_BATCH_ROWS
+from labs.monitoring.scoring import LoadedModel, ModelLoadError, build_scorer, load_model
 
 
 def rows_of(n: int, seed: int = 3) -> list[dict[str, Any]]:
@@ -130,7 +125,8 @@ def test_predict_scores_exactly_like_the_model_and_logs_the_request(
 
 
 def test_compiled_scorer_equals_sklearn_and_other_models_fall_back(model) -> None:
-    from labs.monitoring.app import CustomerRow, _frame
+    from labs.monitoring.schema import CustomerRow
+    from labs.monitoring.scoring import rows_frame as _frame
 
     rows = [CustomerRow(**r) for r in rows_of(2000, seed=9)]
     scorer, kind = build_scorer(model)
@@ -361,17 +357,18 @@ def test_prediction_log_loses_nothing_under_concurrent_writers(tmp_path) -> None
 
 
 @pytest.fixture(scope="module")
-def registered(model: Any) -> str:
+def registered(model: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     import mlflow
 
-    from labs.common.tracking import log_sklearn_model, start_run
+    from labs.common.registry import promote, register_version
 
-    with start_run("test-monitoring-app", "champion"):
-        info = log_sklearn_model(model, registered_model_name="monitoring-app-test")
-    mlflow.MlflowClient().set_registered_model_alias(
-        "monitoring-app-test", "champion", info.registered_model_version
+    client = mlflow.MlflowClient()
+    name = "monitoring-app-test"
+    version, _ = register_version(client, name, model, experiment="test-monitoring-app")
+    promote(
+        client, name, version, reason="test", audit_log=tmp_path_factory.mktemp("a") / "a.jsonl"
     )
-    return "models:/monitoring-app-test@champion"
+    return f"models:/{name}@champion"
 
 
 def test_loads_the_champion_by_alias_and_pins_its_version(registered, model) -> None:
@@ -401,8 +398,9 @@ def test_bad_model_uri_is_a_clear_startup_error(registered, uri, tmp_path, capsy
 
 @pytest.mark.integration
 def test_background_server_with_bad_uri_fails_fast_with_its_message(tmp_path) -> None:
-    from labs.monitoring.server import ServerStartError, serve_in_background
+    from labs.common.processes import ProcessStartError
+    from labs.monitoring.server import serve_in_background
 
-    with pytest.raises(ServerStartError, match=r"exited with code 2[\s\S]*cannot load model"):
+    with pytest.raises(ProcessStartError, match=r"exited with code 2[\s\S]*cannot load model"):
         with serve_in_background("models:/no-such-model@champion", log_path=tmp_path / "p.sqlite"):
             pass

@@ -1,11 +1,12 @@
 """The ``monitor`` flow: the daily monitoring job over the prediction log, as Prefect tasks.
 
-    python -m labs.monitoring.flow                    # re-check the last lab replay (all days)
+    python -m pipelines.monitor                       # re-check the last lab replay (all days)
     prefect deployment run monitor/monitor --param 'days=[12]'    # once served: one day
 
-Each step is a small function; :func:`run_monitor_job` wires them. The Prefect flow runs the
-same wiring with each step wrapped as a task (retries where a step touches files or the
-network), and ``make lab-monitoring`` runs it with the plain functions, no Prefect server.
+The steps are the monitoring lab's (``labs.monitoring.steps``); :func:`run_monitor_job` wires
+them. This flow runs the same wiring with each step wrapped as a task (retries where a step
+touches files or the network); ``make lab-monitoring`` runs it with the plain functions, no
+Prefect server. A new quality incident can start ``retrain/retrain`` (``retrain_deployment``).
 
 Inputs are files, so the job runs anywhere the log is readable: the prediction log (SQLite),
 the label feed (CSV: ``request_id, row_index, day, churned``; a missing label is an empty
@@ -22,7 +23,7 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from labs.common.paths import project_root
-from labs.monitoring.monitor import (
+from labs.monitoring.steps import (
     MonitorJob,
     MonitorSteps,
     check_day,
@@ -36,9 +37,6 @@ from labs.monitoring.monitor import (
 from pipelines.tasks import as_task
 
 LAB_DIR = "reports/monitoring"
-
-
-# --- the Prefect flow -----------------------------------------------------------------------
 
 
 def task_steps() -> MonitorSteps:
