@@ -21,9 +21,7 @@ Each claim of the answer is measured below, in order; the numbers decide it.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from labs.common.data import FEATURES, PROBA, TARGET, make_churn_data, make_prod
 from labs.common.model import TrainParams, split_xy, train_model
 from labs.common.replay import VALID, replay
 from labs.common.results import LabResult, artifact_path, claim_metrics
+from labs.common.sidecar import sidecar
 from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_tracking
 from labs.monitoring.alerts import read_alerts
 from labs.monitoring.claims import make_claims
@@ -75,12 +74,11 @@ def run(
     # Three slow starts overlap: a sidecar process imports MLflow and registers the model (and
     # logs the run at the end); the server imports its stack and waits for the model's URI
     # on stdin; this process trains the model and builds the month of traffic.
-    sidecar = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     with (
-        sidecar,
+        sidecar() as side,
         serve_in_background(None, log_path=log_path, server_log=out_dir / "server.log") as server,
     ):
-        sidecar.submit(warm_up_tracking)
+        side.submit(warm_up_tracking)
         echo("Training the champion; scoring a labelled reference batch ('normal') …")
         model = train_model(make_churn_data(params.train_rows, seed=params.seed), TrainParams())
         reference_batch = make_churn_data(params.reference_rows, seed=params.seed + 1)
@@ -88,7 +86,7 @@ def run(
         reference = Reference.from_scored(reference_batch)
         model_file = out_dir / "champion.skops"
         dump_model(model, model_file)
-        registered = sidecar.submit(register_champion, str(model_file), params.registered_model)
+        registered = side.submit(register_champion, str(model_file), params.registered_model)
 
         stream = make_production_stream(
             params.days, params.rows_per_day, seed=params.seed + 2, events=params.events()
@@ -172,7 +170,7 @@ def run(
             metrics=claim_metrics(claims),
             artifacts=[str(f) for f in files],
         )
-        run_id = sidecar.submit(log_run_record, EXPERIMENT, record).result()
+        run_id = side.submit(log_run_record, EXPERIMENT, record).result()
 
     # --- Interpretation ----------------------------------------------------------------------
     # Serving metrics say whether the *service* is healthy; drift says the *inputs* changed —
