@@ -65,10 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return build()
     from labs.index.serve import serve
 
-    reports = project_root() / "reports"
-    if not (reports / "index.html").exists():
-        build()
-    return serve(reports, args.port)
+    build()  # what is served is current: fresh stale marks, newest summaries
+    return serve(project_root() / "reports", args.port)
 
 
 def _shown(path: Path) -> str:
