@@ -3,14 +3,16 @@ writer (``labs.common.results.write_summary``), for building the evidence index 
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labs.common.results import Claim, LabResult, write_summary
+from tests.index.browser import Browser, find_chromium
 
 
 def git(root: Path, *args: str) -> str:
@@ -72,3 +74,24 @@ def write_lab(project: Path) -> SummaryWriter:
         return write_summary(result, project / "reports" / lab)
 
     return write
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    """Headless Chromium; skips (saying why) without one, fails if LABS_REQUIRE_BROWSER=1."""
+    executable = find_chromium()
+    if executable is None:
+        reason = (
+            "no Chromium binary on PATH (chromium, chromium-browser, google-chrome) and "
+            "$CHROMIUM unset — install it with `apt-get install -y chromium`"
+        )
+        if os.environ.get("LABS_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"LABS_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    chrome = Browser(executable, profile)
+    try:
+        yield chrome
+    finally:
+        chrome.close()

@@ -8,8 +8,6 @@ it after ``apt-get install -y chromium``), where a missing browser fails the tes
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,29 +17,9 @@ from labs.common.catalogue import ready_labs
 from labs.common.plots import new_figure, save_figure
 from labs.common.results import Claim
 from labs.index.build import all_topics, build_index
-from tests.index.browser import Browser, find_chromium
+from tests.index.browser import Browser
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    executable = find_chromium()
-    if executable is None:
-        reason = (
-            "no Chromium binary on PATH (chromium, chromium-browser, google-chrome) and "
-            "$CHROMIUM unset — install it with `apt-get install -y chromium`"
-        )
-        if os.environ.get("LABS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"LABS_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    chrome = Browser(executable, profile)
-    try:
-        yield chrome
-    finally:
-        chrome.close()
 
 
 @pytest.fixture
