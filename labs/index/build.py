@@ -157,7 +157,8 @@ def _card(topic: Topic, reports: Path, root: Path, checkout: GitCheckout, mlflow
             card.files.append(link)
     run_id = summary.mlflow.get("run_id")
     if run_id:
-        card.mlflow_url = f"{mlflow_ui.rstrip('/')}/#/runs/{run_id}"
+        # MLflow 3.17's UI defaults to its GenAI view; a lab's runs live in "Model training".
+        card.mlflow_url = f"{mlflow_ui.rstrip('/')}/#/runs/{run_id}?workflowType=machine_learning"
     return card
 
 

@@ -85,7 +85,8 @@ def test_a_ready_lab_shows_claims_numbers_plots_reports_and_its_run(
     assert drift.find("a", cls="report").attrs["href"] == "drift/report_concept.html"
     assert drift.find("a", cls="file").attrs["href"] == "drift/scenarios.csv"
     assert (
-        drift.find("a", cls="mlflow").attrs["href"] == "http://127.0.0.1:5000/#/runs/drift0run0id"
+        drift.find("a", cls="mlflow").attrs["href"]
+        == "http://127.0.0.1:5000/#/runs/drift0run0id?workflowType=machine_learning"
     )
     run = drift.find("dl", cls="run").text()
     assert "2026-11-30 10:00 UTC in 12.3 s" in run and "lab-drift" in run and "mlflow 3.17.2" in run

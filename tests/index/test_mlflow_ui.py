@@ -21,14 +21,9 @@ from tests.index.browser import Browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# MLflow 3.17's UI opens an experiment without the tag ``mlflow.experimentKind`` in its GenAI
-# view (traces, sessions, costs), which lists no runs. labs.common.tracking creates the labs'
-# experiments without it; once it sets ``custom_model_development`` this passes (strict).
-CLASSIC_VIEW_MISSING = pytest.mark.xfail(
-    strict=True,
-    reason="labs.common.tracking.get_or_create_experiment does not tag experiments "
-    "mlflow.experimentKind=custom_model_development, so the MLflow UI opens the GenAI view",
-)
+# MLflow 3.17's UI opens every experiment in its GenAI view (traces, sessions, costs; no runs)
+# unless the URL (or the remembered choice) selects the classic "Model training" workflow.
+CLASSIC = "?workflowType=machine_learning"
 
 
 @pytest.fixture
@@ -69,7 +64,6 @@ def wait_for_text(browser: Browser, text: str, timeout: float = 90) -> str:
         time.sleep(0.5)
 
 
-@CLASSIC_VIEW_MISSING
 def test_each_ready_lab_experiment_lists_its_run_in_the_mlflow_ui(
     browser: Browser,
     mlflow_ui: str,
@@ -84,12 +78,13 @@ def test_each_ready_lab_experiment_lists_its_run_in_the_mlflow_ui(
                   mlflow={"experiment": t.experiment, "run_id": run_id})  # fmt: skip
     index = build_index(mlflow_ui=mlflow_ui)
     for t in ready_labs():
-        browser.open(f"{mlflow_ui}/#/experiments/{experiments[t.id]}")
+        browser.open(f"{mlflow_ui}/#/experiments/{experiments[t.id]}{CLASSIC}")
         body = wait_for_text(browser, f"{t.id}-evidence")
         assert f"{t.id}-evidence" in body, f"{t.experiment}: {body[:1500]}"
     # The index's link for one lab opens its run page.
     card = next(c for c in index.cards if c.topic.id == "drift")
     assert card.mlflow_url and card.mlflow_url.startswith(f"{mlflow_ui}/#/runs/")
+    assert card.mlflow_url.endswith(CLASSIC)
     browser.open(card.mlflow_url)
     body = wait_for_text(browser, "drift-evidence")
     assert "drift-evidence" in body, body[:1500]
