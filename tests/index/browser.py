@@ -109,9 +109,15 @@ class Browser:
             if "method" in message:
                 self.events.append(message)
 
-    def open(self, url: str) -> None:
-        self.send("Page.navigate", url=url)
-        self.wait_for("Page.loadEventFired")
+    def open(self, url: str, timeout: float = 60) -> None:
+        """Navigate to ``url``; wait for the load unless only the fragment changed (an SPA's
+        hash route: no new document, no load event)."""
+        self.events = [e for e in self.events if e["method"] != "Page.loadEventFired"]
+        navigation = self.send("Page.navigate", url=url, timeout=timeout)
+        if "errorText" in navigation:
+            raise RuntimeError(f"{url}: {navigation['errorText']}")
+        if navigation.get("loaderId"):
+            self.wait_for("Page.loadEventFired", timeout=timeout)
 
     def js(self, expression: str) -> Any:
         """Evaluate ``expression`` in the page and return its JSON value."""
