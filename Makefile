@@ -145,5 +145,17 @@ prefect-up: setup ## Prefect server on http://127.0.0.1:4200 + the served deploy
 prefect-down: ## Stop the Prefect server and the deployment worker started by prefect-up
 	@test -x $(BIN)/python && $(BIN)/python -m pipelines.local down || echo "nothing to stop"
 
+REPORT_PORT ?= 8000
+.PHONY: labs index report-serve
+
+labs: setup ## Run every ready lab (progress, time per lab, failures listed at the end), then build the evidence index
+	$(BIN)/python -m labs.index.cli run
+
+index: $(VENV_STAMP) ## Build reports/index.html, the evidence index, from the labs' summary.json files
+	$(BIN)/python -m labs.index.cli build
+
+report-serve: $(VENV_STAMP) ## Serve reports/ (the evidence index) on http://127.0.0.1:8000 (REPORT_PORT=… to change; Ctrl-C stops it)
+	$(BIN)/python -m labs.index.cli serve --port $(REPORT_PORT)
+
 clean: ## Remove generated reports (keeps .venv, data and the MLflow store)
 	rm -rf reports
