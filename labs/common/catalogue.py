@@ -203,6 +203,25 @@ TOPICS: tuple[Topic, ...] = (
         lab=False,
     ),
     Topic(
+        "deployment_problems",
+        "What problems typically show up when a model is deployed?",
+        "Quality decays as data and relationships drift; production data differs in format or "
+        "quality from training data; load and latency outgrow the set-up; integration breaks on "
+        "formats and interfaces; and data and models need protecting. Each has a measured "
+        "answer: monitoring, validation gates, scaling, contracts, access control.",
+        "basics",
+        lab=False,
+    ),
+    Topic(
+        "preparation",
+        "How do you prepare for an MLOps interview, and what makes an answer stand out?",
+        "Know the lifecycle end to end and the common tools, read up on the company's stack, "
+        "bring two or three stories with numbers, practise writing pipeline code, and never "
+        "stop at the algorithm: talk about operating the model — monitoring, rollback, cost.",
+        "behavioural",
+        lab=False,
+    ),
+    Topic(
         "behavioural",
         "How did you solve a problem with a model in production, and work with other teams?",
         "Situation, action, result: how the problem was detected, the measurements that "

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from labs.common.catalogue import GROUP_TITLES, TOPICS, Topic
 from labs.common.paths import project_root
 from labs.common.results import Claim, Summary, SummaryError, read_summary
-from labs.index.content import BACKED_BY, EXTRA_TOPICS, FOLLOW_UPS, SEED_ORDER, FollowUp
+from labs.index.content import BACKED_BY, FOLLOW_UPS, SEED_ORDER, FollowUp
 from labs.index.freshness import GitCheckout, stale_reasons
 
 CardKind = Literal["evidence", "not_run", "planned", "broken", "answer"]
@@ -91,7 +91,7 @@ class Index:
 def all_topics() -> list[Topic]:
     """The catalogue's topics and the seed questions only the index shows, by group, in the
     order the seed asks them."""
-    topics = [*TOPICS, *EXTRA_TOPICS]
+    topics = list(TOPICS)
     groups = list(GROUP_TITLES)
     seed = {topic_id: i for i, topic_id in enumerate(SEED_ORDER)}
     return sorted(topics, key=lambda t: (groups.index(t.group), seed.get(t.id, len(seed))))

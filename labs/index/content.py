@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labs.common.catalogue import Topic
-
 
 @dataclass(frozen=True)
 class FollowUp:
@@ -21,29 +19,6 @@ class FollowUp:
     question: str
     answer: str
 
-
-# Seed questions with no catalogue entry yet (candidates for labs.common.catalogue).
-EXTRA_TOPICS: tuple[Topic, ...] = (
-    Topic(
-        "deployment_problems",
-        "What problems typically show up when a model is deployed?",
-        "Quality decays as data and relationships drift; production data differs in format or "
-        "quality from training data; load and latency outgrow the set-up; integration breaks on "
-        "formats and interfaces; and data and models need protecting. Each has a measured "
-        "answer: monitoring, validation gates, scaling, contracts, access control.",
-        "basics",
-        lab=False,
-    ),
-    Topic(
-        "preparation",
-        "How do you prepare for an MLOps interview, and what makes an answer stand out?",
-        "Know the lifecycle end to end and the common tools, read up on the company's stack, "
-        "bring two or three stories with numbers, practise writing pipeline code, and never "
-        "stop at the algorithm: talk about operating the model — monitoring, rollback, cost.",
-        "behavioural",
-        lab=False,
-    ),
-)
 
 # The order the seed article asks its questions in (topics not listed follow, catalogue order).
 SEED_ORDER: tuple[str, ...] = (
