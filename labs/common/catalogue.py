@@ -121,6 +121,7 @@ TOPICS: tuple[Topic, ...] = (
         "it, version data with the code, and monitor quality over time: an upstream format "
         "change otherwise degrades the model silently.",
         "technical",
+        "ready",
     ),
     Topic(
         "features",

@@ -1,0 +1,10 @@
+"""``python -m labs.data_quality`` (``make lab-data_quality``): run the lab with
+``params.yaml`` → data_quality."""
+
+import sys
+
+from labs.common.results import lab_main
+from labs.data_quality.lab import DataQualityParams, run
+
+if __name__ == "__main__":
+    sys.exit(lab_main("data_quality", "data_quality", DataQualityParams, run))
