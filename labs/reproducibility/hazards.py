@@ -28,7 +28,8 @@ def blas_library() -> str:
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not blas:
         return "none"
-    info = blas[0]
+    # scipy and scikit-learn may load their own BLAS too: name numpy's, the one `a @ b` uses
+    info = next((i for i in blas if "numpy" in i.get("filepath", "")), blas[0])
     return f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
 
 

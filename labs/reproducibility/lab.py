@@ -30,12 +30,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from labs.common.catalogue import topic
-from labs.common.data import FEATURES, TARGET
-from labs.common.model import TrainParams, build_model, split_xy
 from labs.common.paths import project_root
 from labs.common.results import LabResult, artifact_path, log_claims
 from labs.common.tracking import model_sha256, start_run
@@ -51,6 +48,11 @@ from labs.reproducibility.provenance import (
 )
 from labs.reproducibility.rebuild import TRAIN_PARAM_PREFIX, rebuild_run
 from labs.reproducibility.report import plot_distinct_results, write_provenance_table
+
+if TYPE_CHECKING:  # the worker processes of step 2 import this module: no heavy imports here
+    import pandas as pd
+
+    from labs.common.model import TrainParams
 
 QUESTION = topic("reproducibility").question
 EXPERIMENT = topic("reproducibility").experiment  # "lab-reproducibility"
@@ -96,6 +98,8 @@ class ReproducibilityParams:
             raise ValueError(f"reproducibility.changed_param {self.changed_param!r} is not k.v=x")
 
     def train_params(self, seed: int | None = None) -> TrainParams:
+        from labs.common.model import TrainParams
+
         return TrainParams(
             model_type=self.model_type,  # type: ignore[arg-type]
             n_estimators=self.n_estimators,
@@ -111,6 +115,11 @@ def run(
     source: Path | None = None,
 ) -> LabResult:
     """Measure every claim; ``source`` is the checkout to read (the project by default)."""
+    import pandas as pd
+
+    from labs.common.data import FEATURES
+    from labs.common.model import split_xy
+
     source = (source or project_root()).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {"train": TRAIN_DATA, "holdout": HOLDOUT_DATA}
@@ -146,8 +155,8 @@ def run(
         seeding = hazards.parallel_seeding(
             correct, params.bootstrap_tasks, params.seed, params.n_jobs
         )
-        # … while scikit-learn's own n_jobs is safe: it draws every tree's seed up front.
-        rf_diff = forest_n_jobs_difference(params, x, y)
+        # … and scikit-learn's n_jobs: the same trees, votes added in thread completion order.
+        forest = forest_n_jobs(params, x, y)
         # A set of column names iterated under other hash seeds: other column orders, other
         # model bytes (the project's split_xy always selects FEATURES in one order: the fix).
         orders = hazards.set_orders(FEATURES, params.hash_seeds)
@@ -171,7 +180,7 @@ def run(
         lock_installed = installed_matches_lock(source)
         measured = Measurements(
             first=first, second=second, other=other, dots=dots, blas=blas, seeding=seeding,
-            forest_n_jobs_max_diff=rf_diff, orders=orders, order_shas=order_shas, sums=sums,
+            forest=forest, orders=orders, order_shas=order_shas, sums=sums,
             digest=digest, tags=tags, recorded=recorded, rebuild=rebuilt.result(),
             dvc=dvc_steps.result(), lock_installed=lock_installed, lock_compile=lock_check.result(),
         )  # fmt: skip
@@ -200,23 +209,37 @@ def run(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def first_model_predictions(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series):
+def first_model_predictions(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> Any:
     """Training-set predictions of the seeded model (what the bootstrap resamples)."""
+    from labs.common.model import build_model
+
     return build_model(params.train_params()).fit(x, y).predict(x)
 
 
-def forest_n_jobs_difference(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> float:
-    """Largest difference in predicted probability between a forest fitted with ``n_jobs=1``
-    and one with ``n_jobs=params.n_jobs`` (same ``random_state``)."""
-    probas = []
+def forest_n_jobs(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """A forest fitted with ``n_jobs=1`` and with ``n_jobs=params.n_jobs`` (same seed): are
+    the fitted trees the same bytes, and do the predicted probabilities differ?"""
+    from labs.common.model import build_model
+
+    shas, probas = [], []
     for n_jobs in (1, params.n_jobs):
         model = build_model(params.train_params()).set_params(classifier__n_jobs=n_jobs)
         probas.append(model.fit(x, y).predict_proba(x)[:, 1])
-    return float(abs(probas[0] - probas[1]).max())
+        # n_jobs is stored in the model: compare the fitted trees, not the setting
+        shas.append(model_sha256(model.set_params(classifier__n_jobs=1)))
+    return {
+        "fit_identical": shas[0] == shas[1],
+        "predict_max_diff": float(abs(probas[0] - probas[1]).max()),
+    }
 
 
-def model_sha_for_columns(params: ReproducibilityParams, train: pd.DataFrame, columns) -> str:
+def model_sha_for_columns(
+    params: ReproducibilityParams, train: pd.DataFrame, columns: list[str]
+) -> str:
     """The model's sha256 when fitted on the feature columns in ``columns``' order."""
+    from labs.common.data import TARGET
+    from labs.common.model import build_model
+
     model = build_model(params.train_params()).fit(train[list(columns)], train[TARGET])
     return model_sha256(model)
 
