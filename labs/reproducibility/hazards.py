@@ -82,22 +82,26 @@ def bootstrap_interval(
 
 
 def parallel_seeding(values: np.ndarray, tasks: int, seed: int, n_jobs: int) -> dict[str, Any]:
-    """The bootstrap interval in-process (``n_jobs=1``) and in two fresh pools of ``n_jobs``
-    worker processes (two program runs), with the global seed and with spawned seeds."""
-    intervals: dict[str, list[tuple[float, float]]] = {"global": [], "spawned": []}
-    for spawn, key in ((False, "global"), (True, "spawned")):
-        intervals[key].append(bootstrap_interval(values, tasks, seed, None, spawn))
+    """The bootstrap interval computed twice in this process and twice on a pool of
+    ``n_jobs`` worker processes, first with the global seed, then with spawned seeds.
+
+    Each call re-seeds the global generator, so in-process repeats are identical; in the
+    workers the seed never arrives, so every repeat (every program run) differs.
+    """
     context = multiprocessing.get_context("spawn")
-    for _ in range(2):
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-            for spawn, key in ((False, "global"), (True, "spawned")):
-                intervals[key].append(bootstrap_interval(values, tasks, seed, pool, spawn))
+    runs: dict[str, list[tuple[float, float]]] = {}
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        for spawn, kind in ((False, "global"), (True, "spawned")):
+            for where, executor in (("in_process", None), ("workers", pool)):
+                runs[f"{kind}_{where}"] = [
+                    bootstrap_interval(values, tasks, seed, executor, spawn) for _ in range(2)
+                ]
     return {
         "n_jobs": n_jobs,
-        "intervals_global_seed": intervals["global"],
-        "intervals_spawned_seeds": intervals["spawned"],
-        "distinct_global_seed": len(set(intervals["global"])),
-        "distinct_spawned_seeds": len(set(intervals["spawned"])),
+        "runs": runs,
+        "distinct_global_in_process": len(set(runs["global_in_process"])),
+        "distinct_global_workers": len(set(runs["global_workers"])),
+        "distinct_spawned": len(set(runs["spawned_in_process"] + runs["spawned_workers"])),
     }
 
 

@@ -202,6 +202,7 @@ def run(
         question=QUESTION,
         claims=claims,
         artifacts=[artifact_path(p) for p in (png, table)],
+        params=asdict(params),
         mlflow={"experiment": EXPERIMENT, "run_id": run_id},
     )
 

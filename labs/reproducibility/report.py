@@ -22,8 +22,8 @@ def distinct_results(m: Measurements) -> dict[str, tuple[int, int]]:
         ),
         "BLAS threads": (m.distinct_dots, max(len(set(v)) for v in m.dots.values())),
         "worker seeds\n(n_jobs)": (
-            m.seeding["distinct_global_seed"],
-            m.seeding["distinct_spawned_seeds"],
+            m.seeding["distinct_global_workers"],
+            m.seeding["distinct_spawned"],
         ),
         "set order\n(PYTHONHASHSEED)": (
             len({tuple(o["unsorted"]) for o in m.orders}),
