@@ -137,6 +137,7 @@ TOPICS: tuple[Topic, ...] = (
         "Pin seeds, lock dependencies, version data and parameters, and run training as a "
         "pipeline with recorded inputs: the same commit rebuilds the same model and metrics.",
         "technical",
+        "ready",
     ),
     Topic(
         "explainability",

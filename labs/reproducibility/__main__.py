@@ -1,0 +1,9 @@
+"""``python -m labs.reproducibility`` (``make lab-reproducibility``), params.yaml section."""
+
+import sys
+
+from labs.common.results import lab_main
+from labs.reproducibility.lab import ReproducibilityParams, run
+
+if __name__ == "__main__":
+    sys.exit(lab_main("reproducibility", "reproducibility", ReproducibilityParams, run))

@@ -1,0 +1,277 @@
+"""Reproducible experiments: the same inputs give the same bytes — and where that breaks.
+
+An experiment is reproducible when everything that decides its result is an *input*: pinned,
+recorded, and enough to run it again. This lab trains the churn model on the project's
+DVC-tracked data and shows, with numbers:
+
+1. **Same inputs → same bytes.** Two trainings with the same seed give identical metrics and
+   an identical model sha256 (the skops file is written deterministically); another seed
+   changes both.
+2. **Where nondeterminism hides**, each with a measured example and its fix: the BLAS thread
+   count (threadpoolctl), worker processes that never see the global seed (``n_jobs``), the
+   iteration order of a set under another ``PYTHONHASHSEED``, and float summation order.
+3. **Everything is recorded** in the MLflow run: commit and dirty flag, the lock file's hash,
+   the data's md5 (DVC's hash), params, seed, platform — and a measured warning: MLflow's
+   dataset digest only looks at the first 10,000 rows.
+4. **Rebuild from a run id**: the recorded commit is checked out into a git worktree in a
+   temporary directory, its data restored with ``dvc checkout``, and that commit's code
+   re-trains: metrics and model hash match.
+5. **Pipelines and environment**: in a scratch clone, a param change makes ``dvc repro`` re-run
+   only the stages that depend on it, and a second ``dvc repro`` is a no-op; the hash-locked
+   ``requirements.lock`` is what is installed, and ``uv pip compile`` rebuilds it byte for byte.
+
+The user's checkout is only read: every command that writes runs in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labs.common.catalogue import topic
+from labs.common.paths import project_root
+from labs.common.results import LabResult, artifact_path, log_claims
+from labs.common.tracking import model_sha256, start_run
+from labs.reproducibility import hazards
+from labs.reproducibility.claims import Measurements, make_claims
+from labs.reproducibility.experiment import HOLDOUT_DATA, TRAIN_DATA, run_experiment
+from labs.reproducibility.pipeline import repro_twice_after_change
+from labs.reproducibility.provenance import (
+    digest_blind_spot,
+    installed_matches_lock,
+    lineage_tags,
+    recompile_lock,
+)
+from labs.reproducibility.rebuild import TRAIN_PARAM_PREFIX, rebuild_run
+from labs.reproducibility.report import plot_distinct_results, write_provenance_table
+
+if TYPE_CHECKING:  # the worker processes of step 2 import this module: no heavy imports here
+    import pandas as pd
+
+    from labs.common.model import TrainParams
+
+QUESTION = topic("reproducibility").question
+EXPERIMENT = topic("reproducibility").experiment  # "lab-reproducibility"
+
+
+@dataclass(frozen=True)
+class ReproducibilityParams:
+    """Parameters of the reproducibility lab (``params.yaml`` → ``reproducibility``)."""
+
+    seed: int = 42
+    other_seed: int = 43
+    model_type: str = "random_forest"  # a model whose training uses the seed
+    n_estimators: int = 30
+    max_depth: int = 6
+    blas_vector_size: int = 200_000
+    blas_threads: tuple[int, ...] = (1, 2)
+    bootstrap_tasks: int = 16
+    n_jobs: int = 2
+    hash_seeds: tuple[int, ...] = (0, 1, 2, 3)
+    summation_values: int = 100_000
+    digest_rows: int = 12_000
+    digest_changed_from: int = 10_000
+    changed_param: str = "evaluate.threshold=0.4"
+    command_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("blas_threads", "hash_seeds"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        if self.seed == self.other_seed:
+            raise ValueError("reproducibility.other_seed must differ from seed")
+        if len(set(self.blas_threads)) < 2 or min(self.blas_threads) < 1:
+            raise ValueError(
+                f"reproducibility.blas_threads needs two counts >= 1, got {self.blas_threads}"
+            )
+        if len(set(self.hash_seeds)) < 2:
+            raise ValueError("reproducibility.hash_seeds needs at least two hash seeds")
+        if self.n_jobs < 2 or self.bootstrap_tasks < 2:
+            raise ValueError("reproducibility.n_jobs and bootstrap_tasks must be >= 2")
+        if not 0 < self.digest_changed_from < self.digest_rows:
+            raise ValueError("reproducibility.digest_changed_from must be inside digest_rows")
+        key, sep, _ = self.changed_param.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"reproducibility.changed_param {self.changed_param!r} is not k.v=x")
+
+    def train_params(self, seed: int | None = None) -> TrainParams:
+        from labs.common.model import TrainParams
+
+        return TrainParams(
+            model_type=self.model_type,  # type: ignore[arg-type]
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            seed=self.seed if seed is None else seed,
+        )
+
+
+def run(
+    params: ReproducibilityParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    source: Path | None = None,
+) -> LabResult:
+    """Measure every claim; ``source`` is the checkout to read (the project by default)."""
+    import pandas as pd
+
+    from labs.common.data import FEATURES
+    from labs.common.model import split_xy
+
+    source = (source or project_root()).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {"train": TRAIN_DATA, "holdout": HOLDOUT_DATA}
+    with ThreadPoolExecutor(max_workers=3) as background:
+        # The slow parts are other processes (DVC stages, uv): they run meanwhile.
+        echo(f"Scratch clone: dvc repro after `{params.changed_param}`, then again …")
+        dvc_steps = background.submit(
+            repro_twice_after_change, source, params.changed_param, params.command_timeout_s
+        )
+        lock_check = background.submit(recompile_lock, source, params.command_timeout_s)
+
+        # --- 1. Same inputs → same bytes ----------------------------------------------------
+        # The experiment is a function of its inputs only. Run it twice with the seed, once
+        # with another seed, and compare everything it produced, bit for bit.
+        echo(f"Training twice with seed {params.seed}, once with seed {params.other_seed} …")
+        train_csv, holdout_csv = source / TRAIN_DATA, source / HOLDOUT_DATA
+        first, second, other = (
+            run_experiment(train_csv, holdout_csv, asdict(params.train_params(seed)))
+            for seed in (params.seed, params.seed, params.other_seed)
+        )
+
+        # --- 2. Where nondeterminism hides --------------------------------------------------
+        echo("Hazards: BLAS threads, worker seeds, set order, summation order …")
+        blas = hazards.blas_library()
+        dots = {
+            t: hazards.dot_under_threads(params.blas_vector_size, t, params.seed)
+            for t in params.blas_threads
+        }
+        train = pd.read_csv(train_csv)
+        x, y = split_xy(train)
+        # n_jobs: worker processes drawing from numpy's global generator …
+        correct = (first_model_predictions(params, x, y) == y.to_numpy()).astype(float)
+        seeding = hazards.parallel_seeding(
+            correct, params.bootstrap_tasks, params.seed, params.n_jobs
+        )
+        # … and scikit-learn's n_jobs: the same trees, votes added in thread completion order.
+        forest = forest_n_jobs(params, x, y)
+        # A set of column names iterated under other hash seeds: other column orders, other
+        # model bytes (the project's split_xy always selects FEATURES in one order: the fix).
+        orders = hazards.set_orders(FEATURES, params.hash_seeds)
+        order_shas = {
+            kind: {model_sha_for_columns(params, train, o[kind]) for o in orders}
+            for kind in ("unsorted", "sorted")
+        }
+        sums = hazards.summation_orders(params.summation_values, params.seed)
+
+        # --- 3. Record everything that determines the result --------------------------------
+        echo("MLflow's dataset digest vs the data's md5 …")
+        digest = digest_blind_spot(params.digest_rows, params.digest_changed_from, params.seed)
+        echo(f"Logging the run to MLflow (experiment {EXPERIMENT}) …")
+        tags = lineage_tags(source, data, blas) | {"model_sha256": first.model_sha256}
+        run_id = log_experiment_run(params, first.metrics, tags, train, source)
+        recorded = recorded_fields(run_id)
+
+        # --- 4. Rebuild from the run id alone ------------------------------------------------
+        echo(f"Rebuilding run {run_id[:8]} from its commit and data in a git worktree …")
+        rebuilt = background.submit(rebuild_run, run_id, source, params.command_timeout_s)
+        lock_installed = installed_matches_lock(source)
+        measured = Measurements(
+            first=first, second=second, other=other, dots=dots, blas=blas, seeding=seeding,
+            forest=forest, orders=orders, order_shas=order_shas, sums=sums,
+            digest=digest, tags=tags, recorded=recorded, rebuild=rebuilt.result(),
+            dvc=dvc_steps.result(), lock_installed=lock_installed, lock_compile=lock_check.result(),
+        )  # fmt: skip
+
+    # --- 5. What the numbers say -----------------------------------------------------------
+    claims = make_claims(params, measured)
+    png = plot_distinct_results(measured, out_dir / "distinct_results.png")
+    table = write_provenance_table(measured, out_dir / "provenance.md")
+    echo("")
+    echo(table.read_text())
+    import mlflow
+
+    with mlflow.start_run(run_id=run_id):
+        log_claims(claims)
+        for path in (png, table):
+            mlflow.log_artifact(str(path))
+    return LabResult(
+        lab="reproducibility",
+        question=QUESTION,
+        claims=claims,
+        artifacts=[artifact_path(p) for p in (png, table)],
+        params=asdict(params),
+        mlflow={"experiment": EXPERIMENT, "run_id": run_id},
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def first_model_predictions(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> Any:
+    """Training-set predictions of the seeded model (what the bootstrap resamples)."""
+    from labs.common.model import build_model
+
+    return build_model(params.train_params()).fit(x, y).predict(x)
+
+
+def forest_n_jobs(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """A forest fitted with ``n_jobs=1`` and with ``n_jobs=params.n_jobs`` (same seed): are
+    the fitted trees the same bytes, and do the predicted probabilities differ?"""
+    from labs.common.model import build_model
+
+    shas, probas = [], []
+    for n_jobs in (1, params.n_jobs):
+        model = build_model(params.train_params()).set_params(classifier__n_jobs=n_jobs)
+        probas.append(model.fit(x, y).predict_proba(x)[:, 1])
+        # n_jobs is stored in the model: compare the fitted trees, not the setting
+        shas.append(model_sha256(model.set_params(classifier__n_jobs=1)))
+    return {
+        "fit_identical": shas[0] == shas[1],
+        "predict_max_diff": float(abs(probas[0] - probas[1]).max()),
+    }
+
+
+def model_sha_for_columns(
+    params: ReproducibilityParams, train: pd.DataFrame, columns: list[str]
+) -> str:
+    """The model's sha256 when fitted on the feature columns in ``columns``' order."""
+    from labs.common.data import TARGET
+    from labs.common.model import build_model
+
+    model = build_model(params.train_params()).fit(train[list(columns)], train[TARGET])
+    return model_sha256(model)
+
+
+def log_experiment_run(
+    params: ReproducibilityParams,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    train: pd.DataFrame,
+    source: Path,
+) -> str:
+    """One MLflow run holding everything a rebuild needs: train params (as JSON, so types
+    survive), lab params, holdout metrics and the lineage tags; plus MLflow's own dataset
+    record, whose digest is shown next to our md5."""
+    import mlflow
+    import mlflow.data
+
+    train_params = {
+        f"{TRAIN_PARAM_PREFIX}{k}": json.dumps(v) for k, v in asdict(params.train_params()).items()
+    }
+    with start_run(EXPERIMENT, "reproducibility-lab", asdict(params) | train_params) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        dataset = mlflow.data.from_pandas(train, source=str(source / TRAIN_DATA), name="train")
+        mlflow.log_input(dataset, context="training")
+        return run.info.run_id
+
+
+def recorded_fields(run_id: str) -> dict[str, str]:
+    """Read the run back: the tags and params that pin its inputs, as stored."""
+    import mlflow
+
+    run = mlflow.MlflowClient().get_run(run_id)
+    return dict(run.data.tags) | {f"param.{k}": v for k, v in run.data.params.items()}
