@@ -33,13 +33,13 @@ from labs.common.model import quality_metrics
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.features import events
 from labs.features.pipeline import (
-    MISTAKE_LABELS,
     MISTAKES,
     SkewResult,
     build_feature_pipeline,
     feature_names,
     measure_skew,
 )
+from labs.features.report import format_tables, plot_skew_and_leakage, write_tables
 
 QUESTION = topic("features").question
 EXPERIMENT = topic("features").experiment
@@ -117,16 +117,13 @@ def run(
         info = log_sklearn_model(pipeline, name="feature-pipeline")
         served = load_sklearn_model(info.model_uri)
         x = holdout[list(FEATURES)]
+        trained_p, served_p = pipeline.predict_proba(x)[:, 1], served.predict_proba(x)[:, 1]
         artefact = {
             "raw_input_columns": len(served.feature_names_in_),
             "model_features": len(feature_names(served)),
             "steps": _step_names(served),
-            "loaded_vs_trained_max_abs_dp": float(
-                np.max(np.abs(served.predict_proba(x)[:, 1] - pipeline.predict_proba(x)[:, 1]))
-            ),
-            "holdout_roc_auc": quality_metrics(holdout[TARGET], pipeline.predict_proba(x)[:, 1])[
-                "roc_auc"
-            ],
+            "loaded_vs_trained_max_abs_dp": float(np.max(np.abs(served_p - trained_p))),
+            "holdout_roc_auc": quality_metrics(holdout[TARGET], trained_p)["roc_auc"],
         }
 
         # Every serving path scores the holdout in requests of serving_batch_rows customers,
@@ -142,8 +139,10 @@ def run(
         echo(format_tables(skew, pit))
         echo("")
         files = [
-            _plot(skew, pit, params, out_dir / "skew_and_leakage.png"),
-            _write_tables(skew, pit, out_dir / "tables.md"),
+            plot_skew_and_leakage(
+                skew, pit, params.skew_flip_alert, out_dir / "skew_and_leakage.png"
+            ),
+            write_tables(skew, pit, out_dir / "tables.md"),
         ]
         mlflow.log_metrics(claim_metrics(claims))
         for f in files:
@@ -312,111 +311,9 @@ def make_claims(
     ]
 
 
-# --- tables, plot -----------------------------------------------------------------------------
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def _step_names(pipeline: Any) -> list[str]:
     features = pipeline.named_steps["features"]
     return [name for name, _, _ in features.transformers_ if name != "remainder"] + ["classifier"]
-
-
-def _skew_rows(skew: dict[str, SkewResult]) -> list[dict[str, Any]]:
-    what = {
-        "shipped_pipeline": "the fitted pipeline artefact",
-        "faithful_handwritten": "hand-written, no mistake",
-        **{f"only_{m}": f"hand-written: {label}" for m, label in MISTAKE_LABELS.items()},
-        "handwritten": "hand-written, all three mistakes",
-    }
-    return [
-        {
-            "serving path": what[name],
-            "flipped": r.flipped_share,
-            "max |Δp|": r.max_abs_dp,
-            "ROC-AUC": r.roc_auc,
-            "AUC loss": r.auc_loss,
-        }
-        for name, r in skew.items()
-    ]
-
-
-def _pit_rows(pit: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "training table": name.replace("_", " "),
-            "future calls": pit[name]["future_calls_counted"],
-            "offline AUC": pit[name]["offline_roc_auc"],
-            "production AUC": pit[name]["production_roc_auc"],
-            "gap": pit[name]["gap"],
-        }
-        for name in ("naive_join", "asof_join")
-    ]
-
-
-def format_tables(skew: dict[str, SkewResult], pit: dict[str, dict[str, Any]]) -> str:
-    from labs.common.tables import text_table
-
-    pct = {"flipped": lambda v: f"{v:.1%}", "max |Δp|": lambda v: f"{v:.2g}"}
-    return "\n\n".join(
-        [
-            text_table(_skew_rows(skew), formats=pct, title="Training–serving skew (holdout):"),
-            text_table(_pit_rows(pit), title="Point in time (support calls from the event log):"),
-        ]
-    )
-
-
-def _write_tables(skew: dict[str, SkewResult], pit: dict[str, dict[str, Any]], path: Path) -> Path:
-    from labs.common.tables import markdown_table
-
-    pct = {"flipped": lambda v: f"{v:.1%}", "max |Δp|": lambda v: f"{v:.2g}"}
-    path.write_text(
-        "# Lab features: measured\n\n## Training–serving skew\n\n"
-        + markdown_table(_skew_rows(skew), formats=pct)
-        + "\n\n## Point in time\n\n"
-        + markdown_table(_pit_rows(pit))
-        + "\n"
-    )
-    return path
-
-
-def _plot(
-    skew: dict[str, SkewResult],
-    pit: dict[str, dict[str, Any]],
-    params: FeaturesParams,
-    path: Path,
-) -> Path:
-    from labs.common.plots import new_figure, save_figure, unit_interval
-
-    fig, (left, right) = new_figure(1, 2, size=(12, 4.6))
-    names = list(skew)
-    short = {
-        "shipped_pipeline": "fitted\npipeline",
-        "faithful_handwritten": "hand,\nfaithful",
-        "only_batch_statistics": "batch\nstatistics",
-        "only_category_order": "category\norder",
-        "only_missing_default": "missing\n→ 0",
-        "handwritten": "hand,\nall three",
-    }
-    x = np.arange(len(names))
-    left.bar(x - 0.2, [skew[n].flipped_share for n in names], 0.4, label="labels flipped")
-    left.bar(x + 0.2, [skew[n].max_abs_dp for n in names], 0.4, label="max |Δp|")
-    left.axhline(params.skew_flip_alert, ls=":", c="grey", lw=1, label="flip alert")
-    left.set_xticks(x, [short[n] for n in names])
-    unit_interval(left, label="share of holdout / probability")
-    left.set_title("Training–serving skew: each serving path vs the offline predictions")
-    left.legend(loc="upper left")
-
-    joins = ["naive_join", "asof_join"]
-    xj = np.arange(len(joins))
-    right.bar(
-        xj - 0.2, [pit[j]["offline_roc_auc"] for j in joins], 0.4, label="offline (validation)"
-    )
-    right.bar(xj + 0.2, [pit[j]["production_roc_auc"] for j in joins], 0.4, label="production")
-    right.set_xticks(xj, ["naive join\n(leaks future calls)", "as-of join\n(merge_asof)"])
-    unit_interval(right, label="ROC-AUC")
-    right.set_title("Point in time: offline promise vs production")
-    right.legend(loc="lower right")
-    fig.suptitle(
-        "Ship the fitted feature pipeline; build training features as of the decision date"
-    )
-    save_figure(fig, path)
-    return path
