@@ -130,6 +130,7 @@ TOPICS: tuple[Topic, ...] = (
         "the same code: training–serving skew disappears and features stay versioned with the "
         "model.",
         "technical",
+        "ready",
     ),
     Topic(
         "reproducibility",

@@ -44,8 +44,10 @@ OFFLINE_ENV = {
 # The exact non-default types skops reports (``skops.io.get_untrusted_types``) for the models
 # this project writes: the churn pipeline as logistic regression needs none, as a random
 # forest one. Anything else in a model file is refused, by name. Extend only with exact names
-# reported for a model the project itself wrote.
-ALLOWED_TYPES: frozenset[str] = frozenset({"sklearn.tree._tree.Tree"})
+# reported for a model the project itself wrote. ``numpy.dtype``: a fitted SimpleImputer
+# (lab features) stores its input dtype; skops rebuilds it from an empty ``.npy`` array
+# (``DTypeNode``, loaded without pickle), never by calling a type with the file's arguments.
+ALLOWED_TYPES: frozenset[str] = frozenset({"sklearn.tree._tree.Tree", "numpy.dtype"})
 # Version tag: sha256 of the logged model file's bytes, checked on every registered load.
 ARTIFACT_SHA_TAG = "artifact_sha256"
 
