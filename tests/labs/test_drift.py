@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from labs.common.catalogue import topic
 from labs.common.data import CATEGORIES, FEATURES, PROBA, TARGET, make_churn_data
 from labs.common.drift import chi2_two_sample_pvalue, detect_drift
 from labs.common.plots import read_drawing
@@ -113,7 +114,7 @@ def test_false_alarm_and_sample_size_claims(lab: Summary) -> None:
 def test_every_claim_holds_and_the_contract_files_exist(lab_run) -> None:
     code, lab = lab_run
     assert code == 0 and lab.passed, [c.id for c in lab.claims if not c.passed]
-    assert lab.lab == "drift" and lab.params["batch_rows"] == SMALL.batch_rows
+    assert lab.lab == "drift" and lab.question == topic("drift").question
     assert lab.mlflow["experiment"] == "lab-drift" and len(lab.mlflow["run_id"]) == 32
     names = sorted(Path(a).name for a in lab.artifacts)
     assert names == sorted(

@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from labs.common.catalogue import topic
 from labs.common.plots import read_drawing
 from labs.common.registry import RegistryError, read_audit_log
 from labs.common.results import Summary, finish, read_summary
@@ -68,7 +69,7 @@ def test_a_worse_challenger_is_kept_out(lab: Summary) -> None:
 def test_contract_summary_and_exit_code(lab_run: tuple[int, Summary]) -> None:
     code, lab = lab_run
     assert code == 0 and lab.passed, [c.id for c in lab.claims if not c.passed]
-    assert lab.lab == "retraining" and lab.params["model_name"] == MODEL
+    assert lab.lab == "retraining" and lab.question == topic("retraining").question
     assert lab.mlflow["experiment"] == "lab-retraining"
     run_record = mlflow.get_run(lab.mlflow["run_id"])
     assert run_record.data.metrics["claim.better_challenger_promoted.passed"] == 1.0
