@@ -1,6 +1,8 @@
 """The retraining steps: trigger → validate → train a challenger → compare → promote or keep.
 
-Each step is a small, plain function; :func:`run_retraining` wires them together. The lab
+Each step is a small, plain function of a :class:`~labs.retraining.config.RetrainConfig`;
+:func:`run_retraining` wires them together into an
+:class:`~labs.retraining.outcome.Outcome`. The lab
 calls that wiring with the plain functions (no server), and the Prefect flow ``retrain``
 (``pipelines/retrain.py``) calls the very same wiring with each step wrapped as a task. Nothing
 here imports Prefect.
@@ -13,8 +15,8 @@ retraining on a bad batch, or on noise, must not reach production.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,149 +27,11 @@ from labs.common.data import FEATURES, TARGET, make_churn_data
 from labs.common.model import TrainParams, evaluate_model, train_model
 from labs.common.params import params_for
 from labs.common.paths import resolve
-from labs.common.registry import MODEL_NAME
 from labs.common.schema import InvalidBatchError, quarantine, validate_batch
-from labs.common.tables import markdown_table
+from labs.retraining.config import RetrainConfig
+from labs.retraining.outcome import Champion, Decision, Outcome, score_text
 
 PREVIOUS = "previous"  # alias kept on the replaced champion, for a one-step rollback
-
-
-@dataclass(frozen=True)
-class RetrainParams:
-    """The documented thresholds and the simulated stream (``params.yaml`` → ``retraining``)."""
-
-    seed: int = 21
-    rows_per_month: int = 4000
-    stream: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    drift_share_threshold: float = 0.25
-    quality_threshold: float = 0.75
-    min_new_rows: int = 10_000
-    margin: float = 0.01
-    absolute_floor: float = 0.7
-    holdout_fraction: float = 0.3
-    recent_weight: float = 10.0
-
-    def __post_init__(self) -> None:
-        stream = {int(k): dict(v or {}) for k, v in self.stream.items()}
-        object.__setattr__(self, "stream", stream)
-        _check_ranges(self, _PARAM_RANGES)
-
-
-@dataclass(frozen=True)
-class RetrainConfig(RetrainParams):
-    """One retraining run: the ``retraining`` params plus what the caller (the flow's
-    parameters, the lab) chooses — which batch, where to register and to audit."""
-
-    month: int = 2
-    batch_path: str | None = None
-    force: bool = False
-    label_noise: float = 0.0
-    model_name: str = MODEL_NAME
-    experiment: str = "retraining"
-    audit_log: str = "reports/retraining/audit.jsonl"
-    reference_path: str = "data/prepared/train.csv"
-    quarantine_dir: str = "data/quarantine"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_ranges(self, _RUN_RANGES)
-
-    @classmethod
-    def from_params(cls, **overrides: Any) -> RetrainConfig:
-        """``params.yaml`` → ``retraining`` (strict), then ``overrides``; ``None`` is "unset"."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        documented = {f.name for f in fields(RetrainParams)}
-        params = params_for(
-            RetrainParams, "retraining", **{k: v for k, v in given.items() if k in documented}
-        )
-        return cls(**{**asdict(params), **given})
-
-
-_PARAM_RANGES: dict[str, Callable[[Any], bool]] = {
-    "drift_share_threshold": lambda v: 0 < v <= 1,
-    "quality_threshold": lambda v: 0 <= v <= 1,
-    "min_new_rows": lambda v: v >= 1,
-    "margin": lambda v: 0 <= v < 1,
-    "absolute_floor": lambda v: 0 <= v <= 1,
-    "holdout_fraction": lambda v: 0.05 <= v <= 0.9,
-    "recent_weight": lambda v: v > 0,
-}
-_RUN_RANGES: dict[str, Callable[[Any], bool]] = {
-    "month": lambda v: v >= 1,
-    "label_noise": lambda v: 0 <= v <= 0.5,
-}
-
-
-def _check_ranges(config: Any, ranges: Mapping[str, Callable[[Any], bool]]) -> None:
-    bad = [name for name, ok in ranges.items() if not ok(getattr(config, name))]
-    if bad:
-        raise ValueError(
-            "retraining parameters out of range: "
-            + ", ".join(f"{b}={getattr(config, b)!r}" for b in bad)
-        )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether to retrain, and why (every trigger that fired, with its number)."""
-
-    retrain: bool
-    reasons: list[str]
-    drift_share: float
-    drifted_features: list[str]
-    champion_roc_auc_on_batch: float | None
-    new_rows: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one retraining run decided, on which numbers (the flow's return value)."""
-
-    action: str  # "promoted" | "kept" | "skipped"
-    reasons: list[str]
-    champion_version: str | None  # after the decision
-    challenger_version: str | None
-    champion_score: float | None
-    challenger_score: float | None
-    margin: float
-    absolute_floor: float
-    mlflow_run_id: str
-    decision: dict[str, Any] = field(default_factory=dict)
-    champion_before: str | None = None  # the champion the challenger was compared with
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def headline(self) -> str:
-        """One line for the run log: the action and the numbers that decided it."""
-        return (
-            f"{self.action}: champion v{self.champion_version or '—'} (holdout ROC-AUC "
-            f"champion {_score(self.champion_score)}, challenger {_score(self.challenger_score)}; "
-            f"margin {self.margin:g}, floor {self.absolute_floor:g})"
-        )
-
-    def markdown(self) -> str:
-        """The decision as Markdown (the flow's Prefect artifact): a table, then the reasons."""
-        rows = [
-            {"model": role, "version": version, "holdout ROC-AUC": auc}
-            for role, version, auc in (
-                ("champion", self.champion_before, self.champion_score),
-                ("challenger", self.challenger_version, self.challenger_score),
-            )
-        ]
-        reasons = "\n".join(f"- {r}" for r in self.reasons)
-        return (
-            f"## Retraining decision: **{self.action}** → champion "
-            f"v{self.champion_version or '—'}\n\n{markdown_table(rows)}\n\n"
-            f"Promote only if challenger ≥ champion + margin **{self.margin:g}** and ≥ floor "
-            f"**{self.absolute_floor:g}**.\n\n{reasons}\n\nMLflow run `{self.mlflow_run_id}`\n"
-        )
-
-
-@dataclass(frozen=True)
-class Champion:
-    version: str | None
-    model: Any
 
 
 # --- the steps ------------------------------------------------------------------------------
@@ -429,7 +293,7 @@ def run_retraining(
             champion_score = None if champion.model is None else score(champion.model, holdout)
             challenger_score = score(challenger, holdout)
             log(
-                f"holdout ROC-AUC: champion {_score(champion_score)}, "
+                f"holdout ROC-AUC: champion {score_text(champion_score)}, "
                 f"challenger {challenger_score:.3f}"
             )
             version = steps.register_challenger(challenger, config, run_id)
@@ -462,10 +326,6 @@ def run_retraining(
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _score(value: float | None) -> str:
-    return "none" if value is None else f"{value:.3f}"
 
 
 def _flat(config: RetrainConfig) -> dict[str, str]:
