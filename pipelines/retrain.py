@@ -4,457 +4,41 @@
     prefect deployment run retrain/retrain --param month=3      # the month concept drift hits
     prefect deployment run retrain/retrain --param force=true
 
-Each step is a small function. :func:`run_retraining` wires them together; the Prefect flow
-runs it with each step wrapped as a task (retries with backoff where a step can fail
-transiently), and ``make lab-retraining`` runs the very same wiring with the plain functions,
-no server needed.
-
-Why the champion is only replaced when the challenger is *better by a margin* and *above a
-floor*, scored on the *same* holdout: a retrained model is not automatically a better one —
-retraining on a bad batch, or on noise, must not reach production.
+The steps and their wiring live in :mod:`labs.retraining.steps` (the lab runs the same wiring
+with plain functions, no server). Here each step becomes a Prefect task — retries with backoff
+where a step can fail transiently — and the flow publishes its decision: in the run's logs and
+as a Markdown artifact (``retrain-decision``) shown on the flow run's page.
 """
 
 # No `from __future__ import annotations` here: Prefect builds its parameter model from the
 # flow signature, and string annotations (Annotated[...]) would not resolve.
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
-from labs.common.data import FEATURES, TARGET, make_churn_data
-from labs.common.model import TrainParams, evaluate_model, train_model
-from labs.common.params import params_for
-from labs.common.paths import project_root
 from labs.common.registry import MODEL_NAME
-from labs.common.schema import InvalidBatchError, quarantine, validate_batch
-from pipelines.tasks import as_task
+from labs.retraining import steps
+from labs.retraining.steps import RetrainConfig, Steps, run_retraining
+from pipelines.tasks import Fraction, NonZeroFraction, as_task
 
-PREVIOUS = "previous"  # alias kept on the replaced champion, for a one-step rollback
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """Thresholds and sources of one retraining run (``params.yaml`` → ``retraining``)."""
-
-    month: int = 2
-    batch_path: str | None = None
-    force: bool = False
-    drift_share_threshold: float = 0.25
-    quality_threshold: float = 0.75
-    min_new_rows: int = 10_000
-    margin: float = 0.01
-    absolute_floor: float = 0.7
-    holdout_fraction: float = 0.3
-    recent_weight: float = 10.0
-    label_noise: float = 0.0
-    seed: int = 21
-    rows_per_month: int = 4000
-    stream: dict[int, dict[str, Any]] = field(default_factory=dict)
-    reference_path: str = "data/prepared/train.csv"
-    model_name: str = MODEL_NAME
-    experiment: str = "retraining"
-    audit_log: str = "reports/retraining/audit.jsonl"
-    quarantine_dir: str = "data/quarantine"
-
-    def __post_init__(self) -> None:
-        checks = {
-            "month": self.month >= 1,
-            "drift_share_threshold": 0 < self.drift_share_threshold <= 1,
-            "quality_threshold": 0 <= self.quality_threshold <= 1,
-            "min_new_rows": self.min_new_rows >= 1,
-            "margin": 0 <= self.margin < 1,
-            "absolute_floor": 0 <= self.absolute_floor <= 1,
-            "holdout_fraction": 0.05 <= self.holdout_fraction <= 0.9,
-            "recent_weight": self.recent_weight > 0,
-            "label_noise": 0 <= self.label_noise <= 0.5,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                "retraining parameters out of range: "
-                + ", ".join(f"{b}={getattr(self, b)!r}" for b in bad)
-            )
-
-    @classmethod
-    def from_params(cls, **overrides: Any) -> "RetrainConfig":
-        """Defaults from ``params.yaml`` → ``retraining``; ``None`` overrides are ignored."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        config = params_for(cls, "retraining", **given)
-        return replace(config, stream={int(k): dict(v or {}) for k, v in config.stream.items()})
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether to retrain, and why (every trigger that fired, with its number)."""
-
-    retrain: bool
-    reasons: list[str]
-    drift_share: float
-    drifted_features: list[str]
-    champion_roc_auc_on_batch: float | None
-    new_rows: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The flow's return value: what was decided, on which numbers."""
-
-    action: str  # "promoted" | "kept" | "skipped"
-    reasons: list[str]
-    champion_version: str | None
-    challenger_version: str | None
-    champion_score: float | None
-    challenger_score: float | None
-    margin: float
-    absolute_floor: float
-    mlflow_run_id: str
-    decision: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Champion:
-    version: str | None
-    model: Any
-
-
-# --- the steps ------------------------------------------------------------------------------
-
-
-def load_batch(config: RetrainConfig) -> pd.DataFrame:
-    """The new labelled batch: a CSV file, or month ``config.month`` of the simulated stream."""
-    if config.batch_path:
-        path = _resolve(config.batch_path)
-        if not path.exists():
-            raise FileNotFoundError(f"batch file {path} does not exist")
-        return pd.read_csv(path)
-    knobs = config.stream.get(config.month, {})
-    return make_churn_data(config.rows_per_month, seed=config.seed * 100 + config.month, **knobs)
-
-
-def check_batch(batch: pd.DataFrame, config: RetrainConfig) -> int:
-    """Validate the batch; an invalid one is quarantined (moved, never dropped) and fails."""
-    report = validate_batch(batch)
-    if report.valid:
-        return report.rows
-    name = Path(config.batch_path).stem if config.batch_path else f"month-{config.month}"
-    source = _resolve(config.batch_path) if config.batch_path else None
-    kept = quarantine(batch, report.reasons, _resolve(config.quarantine_dir), name, source)
-    raise InvalidBatchError(list(report.reasons), kept)
-
-
-def load_reference(config: RetrainConfig) -> pd.DataFrame:
-    """The data the champion was trained on (the DVC pipeline's ``train.csv``)."""
-    path = _resolve(config.reference_path)
-    if not path.exists():
-        raise FileNotFoundError(f"reference data {path} is missing: run `make setup` (dvc repro)")
-    return pd.read_csv(path)
-
-
-def load_champion(config: RetrainConfig) -> Champion:
-    """The current ``champion`` of the model, or an empty one if none is set yet."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from labs.common.registry import CHAMPION, alias_version
-    from labs.common.tracking import configure_tracking, load_sklearn_model
-
-    configure_tracking()
-    try:
-        version = alias_version(mlflow.MlflowClient(), config.model_name, CHAMPION)
-    except MlflowException as err:
-        if err.error_code != "RESOURCE_DOES_NOT_EXIST":  # no such model yet: no champion
-            raise
-        version = None
-    if version is None:
-        return Champion(version=None, model=None)
-    model = load_sklearn_model(f"models:/{config.model_name}/{version}")
-    return Champion(version=version, model=model)
-
-
-def decide(
-    batch: pd.DataFrame, reference: pd.DataFrame, champion: Champion, config: RetrainConfig
-) -> Decision:
-    """Every trigger, checked and logged: drift, quality on labelled data, volume, force."""
-    from labs.common.drift import detect_drift
-
-    drift = detect_drift(reference[list(FEATURES)], batch[list(FEATURES)])
-    auc = None if champion.model is None else evaluate_model(champion.model, batch)["roc_auc"]
-    reasons = []
-    if drift.drift_share >= config.drift_share_threshold:
-        reasons.append(
-            f"drift: {drift.drift_share:.2f} of features drifted "
-            f"({', '.join(drift.drifted_features)}) >= {config.drift_share_threshold}"
-        )
-    if champion.model is None:
-        reasons.append("no champion yet")
-    elif auc < config.quality_threshold:
-        reasons.append(
-            f"quality: champion ROC-AUC {auc:.3f} on the labelled batch "
-            f"< {config.quality_threshold}"
-        )
-    if len(batch) >= config.min_new_rows:
-        reasons.append(f"volume: {len(batch)} new rows >= {config.min_new_rows}")
-    if config.force:
-        reasons.append("forced")
-    return Decision(
-        retrain=bool(reasons),
-        reasons=reasons or ["no trigger: no drift, quality holds, few new rows"],
-        drift_share=drift.drift_share,
-        drifted_features=drift.drifted_features,
-        champion_roc_auc_on_batch=auc,
-        new_rows=len(batch),
-    )
-
-
-def split_batch(batch: pd.DataFrame, config: RetrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A fixed (seeded, stratified) holdout of the new batch: both models are scored on it."""
-    from sklearn.model_selection import train_test_split
-
-    train, holdout = train_test_split(
-        batch,
-        test_size=config.holdout_fraction,
-        random_state=config.seed,
-        stratify=batch[TARGET],
-    )
-    return train, holdout
-
-
-def train_challenger(reference: pd.DataFrame, recent: pd.DataFrame, config: RetrainConfig) -> Any:
-    """The DVC ``train`` stage's code and params, on reference + new rows (new ones weighted:
-    under concept drift the old rows teach the old rules)."""
-    recent = recent.copy()
-    if config.label_noise > 0:  # a deliberately worse challenger, for demonstrations
-        rng = np.random.default_rng(config.seed)
-        flip = rng.random(len(recent)) < config.label_noise * 2  # re-draw 2p → flip p
-        recent.loc[flip, TARGET] = rng.integers(0, 2, int(flip.sum()))
-    frame = pd.concat([reference, recent], ignore_index=True)
-    weights = np.r_[np.ones(len(reference)), np.full(len(recent), config.recent_weight)]
-    return train_model(frame, params_for(TrainParams, "train"), sample_weight=weights)
-
-
-def score(model: Any, holdout: pd.DataFrame) -> float:
-    """ROC-AUC on the holdout (the comparison metric)."""
-    return evaluate_model(model, holdout)["roc_auc"]
-
-
-def register_challenger(model: Any, config: RetrainConfig, run_id: str) -> str:
-    """Register the challenger as a new version (alias ``challenger``); idempotent: a retry
-    finds the version already registered for these exact model bytes."""
-    import mlflow
-
-    from labs.common.registry import CHALLENGER, set_alias
-    from labs.common.tracking import configure_tracking, log_sklearn_model, model_sha256
-
-    configure_tracking()
-    sha = model_sha256(model)
-    client = mlflow.MlflowClient()
-    existing = client.search_model_versions(
-        f"name='{config.model_name}' and tags.model_sha256='{sha}'"
-    )
-    if existing:
-        version = str(max(int(v.version) for v in existing))
-    else:
-        with mlflow.start_run(run_id=run_id):
-            info = log_sklearn_model(model, registered_model_name=config.model_name)
-        version = str(info.registered_model_version)
-        client.set_model_version_tag(config.model_name, version, "model_sha256", sha)
-        client.set_model_version_tag(config.model_name, version, "trained_by", "retrain flow")
-    set_alias(
-        client,
-        config.model_name,
-        CHALLENGER,
-        version,
-        reason=f"retrain run {run_id}",
-        audit_log=_resolve(config.audit_log),
-    )
-    return version
-
-
-def promote_or_keep(
-    champion: Champion,
-    challenger_version: str,
-    champion_score: float | None,
-    challenger_score: float,
-    config: RetrainConfig,
-) -> tuple[str, str]:
-    """Move ``champion`` in one step if the challenger wins by the margin and clears the floor;
-    the replaced version keeps the alias ``previous``. Returns (action, reason)."""
-    import mlflow
-
-    from labs.common.registry import promote, set_alias
-    from labs.common.tracking import configure_tracking
-
-    if challenger_score < config.absolute_floor:
-        return (
-            "kept",
-            f"challenger {challenger_score:.3f} is below the floor {config.absolute_floor}",
-        )
-    if champion_score is not None and challenger_score < champion_score + config.margin:
-        return "kept", (
-            f"challenger {challenger_score:.3f} does not beat champion {champion_score:.3f} "
-            f"by the margin {config.margin}"
-        )
-    configure_tracking()
-    client = mlflow.MlflowClient()
-    why = f"challenger {challenger_score:.3f} beats champion " + (
-        f"{champion_score:.3f} + margin {config.margin}" if champion_score is not None else "(none)"
-    )
-    promote(
-        client,
-        config.model_name,
-        challenger_version,
-        reason=why,
-        audit_log=_resolve(config.audit_log),
-    )
-    if champion.version is not None and champion.version != challenger_version:
-        set_alias(
-            client,
-            config.model_name,
-            PREVIOUS,
-            champion.version,
-            reason=f"replaced by v{challenger_version}",
-            audit_log=_resolve(config.audit_log),
-        )
-    return "promoted", why
-
-
-# --- the wiring, shared by the flow and the lab -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Steps:
-    """The steps :func:`run_retraining` calls: plain functions, or the same wrapped as tasks."""
-
-    load_batch: Callable[..., pd.DataFrame] = load_batch
-    check_batch: Callable[..., int] = check_batch
-    load_reference: Callable[..., pd.DataFrame] = load_reference
-    load_champion: Callable[..., Champion] = load_champion
-    decide: Callable[..., Decision] = decide
-    train_challenger: Callable[..., Any] = train_challenger
-    register_challenger: Callable[..., str] = register_challenger
-    promote_or_keep: Callable[..., tuple[str, str]] = promote_or_keep
-
-
-def run_retraining(
-    config: RetrainConfig,
-    steps: Steps | None = None,
-    log: Callable[[str], None] = lambda _: None,
-) -> Outcome:
-    """One retraining decision, end to end; every number goes to MLflow (``config.experiment``).
-
-    The champion alias moves at most once, at the very end, after every check has passed: a
-    failure anywhere before leaves the registry's champion exactly as it was.
-    """
-    import mlflow
-    from mlflow.entities import Param
-
-    from labs.common.tracking import get_or_create_experiment
-
-    steps = steps or Steps()
-    experiment_id = get_or_create_experiment(config.experiment)
-    client = mlflow.MlflowClient()
-    run = client.create_run(experiment_id, run_name=f"retrain-month-{config.month}")
-    run_id = run.info.run_id
-    try:
-        client.log_batch(run_id, params=[Param(k, v) for k, v in _flat(config).items()])
-        batch = steps.load_batch(config)
-        rows = steps.check_batch(batch, config)
-        log(f"batch: {rows} valid rows")
-        reference = steps.load_reference(config)
-        champion = steps.load_champion(config)
-        decision = steps.decide(batch, reference, champion, config)
-        log(
-            "decision: "
-            + ("retrain" if decision.retrain else "skip")
-            + " — "
-            + "; ".join(decision.reasons)
-        )
-        _log_metrics(client, run_id, _numbers(asdict(decision)))
-        if not decision.retrain:
-            outcome = Outcome(
-                "skipped",
-                decision.reasons,
-                champion.version,
-                None,
-                None,
-                None,
-                config.margin,
-                config.absolute_floor,
-                run_id,
-                asdict(decision),
-            )
-        else:
-            recent, holdout = split_batch(batch, config)
-            challenger = steps.train_challenger(reference, recent, config)
-            champion_score = None if champion.model is None else score(champion.model, holdout)
-            challenger_score = score(challenger, holdout)
-            shown = "none" if champion_score is None else f"{champion_score:.3f}"
-            log(f"holdout ROC-AUC: champion {shown}, challenger {challenger_score:.3f}")
-            version = steps.register_challenger(challenger, config, run_id)
-            action, why = steps.promote_or_keep(
-                champion, version, champion_score, challenger_score, config
-            )
-            log(f"{action}: {why}")
-            outcome = Outcome(
-                action,
-                [*decision.reasons, why],
-                version if action == "promoted" else champion.version,
-                version,
-                champion_score,
-                challenger_score,
-                config.margin,
-                config.absolute_floor,
-                run_id,
-                asdict(decision),
-            )
-        _log_metrics(
-            client,
-            run_id,
-            _numbers(
-                {
-                    "champion_score": outcome.champion_score,
-                    "challenger_score": outcome.challenger_score,
-                }
-            ),
-        )
-        client.set_tag(run_id, "action", outcome.action)
-        client.set_tag(run_id, "reasons", " | ".join(outcome.reasons)[:5000])
-        client.set_terminated(run_id, "FINISHED")
-        return outcome
-    except BaseException as err:
-        client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(run_id, "FAILED")
-        raise
-
-
-# --- the Prefect flow ---------------------------------------------------------------------
+ARTIFACT_KEY = "retrain-decision"
 
 
 def task_steps() -> Steps:
     """The steps as Prefect tasks: retries with backoff where a failure can be transient (file
     and registry I/O, SQLite locks); none where a retry would only repeat a verdict."""
     return Steps(
-        load_batch=as_task(load_batch, retries=3),
-        check_batch=as_task(check_batch),
-        load_reference=as_task(load_reference, retries=3),
-        load_champion=as_task(load_champion, retries=3),
-        decide=as_task(decide),
-        train_challenger=as_task(train_challenger),
-        register_challenger=as_task(register_challenger, retries=3),
-        promote_or_keep=as_task(promote_or_keep, retries=3),
+        load_batch=as_task(steps.load_batch, retries=3),
+        check_batch=as_task(steps.check_batch),
+        load_reference=as_task(steps.load_reference, retries=3),
+        load_champion=as_task(steps.load_champion, retries=3),
+        decide=as_task(steps.decide),
+        train_challenger=as_task(steps.train_challenger),
+        register_challenger=as_task(steps.register_challenger, retries=3),
+        promote_or_keep=as_task(steps.promote_or_keep, retries=3),
     )
-
-
-Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 @flow(name="retrain", log_prints=True, validate_parameters=True)
@@ -462,7 +46,7 @@ def retrain(
     month: Annotated[int, Field(ge=1)] = 2,
     batch_path: str | None = None,
     force: bool = False,
-    drift_share_threshold: Fraction | None = None,
+    drift_share_threshold: NonZeroFraction | None = None,
     quality_threshold: Fraction | None = None,
     min_new_rows: Annotated[int, Field(ge=1)] | None = None,
     margin: Annotated[float, Field(ge=0, lt=1)] | None = None,
@@ -487,31 +71,10 @@ def retrain(
         label_noise=label_noise,
         model_name=model_name,
     )
-    return run_retraining(config, task_steps(), log=logger.info).to_dict()
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def _resolve(path: str | Path) -> Path:
-    path = Path(path)
-    return path if path.is_absolute() else project_root() / path
-
-
-def _flat(config: RetrainConfig) -> dict[str, str]:
-    return {k: str(v)[:500] for k, v in asdict(config).items() if k != "stream"}
-
-
-def _log_metrics(client: Any, run_id: str, metrics: dict[str, float]) -> None:
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-
-
-def _numbers(values: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in values.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
-    }
+    outcome = run_retraining(config, task_steps(), log=logger.info)
+    create_markdown_artifact(
+        key=ARTIFACT_KEY,
+        markdown=outcome.markdown(),
+        description=f"{model_name}: {outcome.action}",
+    )
+    return outcome.to_dict()

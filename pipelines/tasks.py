@@ -1,10 +1,17 @@
-"""Turning a plain step function into a Prefect task, the same way in every flow."""
+"""What every flow shares: a plain step function turned into a Prefect task the same way, and
+the parameter types Prefect validates before a run starts."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+# A rate, share, score or threshold on 0–1 (ROC-AUC, a quality floor).
+Fraction = Annotated[float, Field(ge=0, le=1)]
+# A share that must be above 0 to mean anything (an alert at a drifted share of 0 always fires).
+NonZeroFraction = Annotated[float, Field(gt=0, le=1)]
 
 
 def as_task(fn: Callable[..., Any], retries: int = 0) -> Any:

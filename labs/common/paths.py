@@ -12,6 +12,12 @@ def project_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 
+def resolve(path: str | Path) -> Path:
+    """``path`` as given if absolute, else relative to :func:`project_root` (not the cwd)."""
+    path = Path(path)
+    return path if path.is_absolute() else project_root() / path
+
+
 def params_file() -> Path:
     return project_root() / "params.yaml"
 

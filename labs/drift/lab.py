@@ -26,24 +26,23 @@ import math
 import multiprocessing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from labs.common.catalogue import topic
-from labs.common.data import FEATURES, TARGET, make_churn_data
+from labs.common.data import FEATURES, LABEL, PROBA, TARGET, make_churn_data
 from labs.common.drift import DriftResult, detect_drift
 from labs.common.model import TrainParams, evaluate_model, split_xy, train_model
-from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
-from labs.common.tracking import RunRecord, log_run_record, warm_up_tracking
-from labs.drift.study import METHOD_LABELS, StudyRow, run_study
+from labs.common.results import Claim, LabResult, artifact_path
+from labs.common.tracking import log_run_record, warm_up_tracking
+from labs.drift import report
+from labs.drift.study import StudyRow, run_study
 
 QUESTION = topic("drift").question
 EXPERIMENT = "lab-drift"
-PREDICTION = "prediction"
-PROBA = "prediction_proba"
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def run(
             current,
             monitored=[TARGET, PROBA],
             alpha=params.alpha,
-            classification=(TARGET, PREDICTION, PROBA),
+            classification=(TARGET, LABEL, PROBA),
             html_path=out_dir / f"report_{name}.html",
         )
 
@@ -151,31 +150,32 @@ def run(
     study = study_future.result()
 
     claims = make_claims(params, reference_quality, quality, drift, study)
-    scenario_table = _scenario_table(reference_quality, quality, drift)
-    study_table = pd.DataFrame([asdict(r) for r in study])
-    scenario_table.to_csv(out_dir / "scenarios.csv", index=False)
-    study_table.to_csv(out_dir / "false_alarms.csv", index=False)
+
+    # What people look at: two tables (CSV and printed), two plots, the Evidently reports.
+    scenarios_csv, study_csv = out_dir / "scenarios.csv", out_dir / "false_alarms.csv"
+    table = report.scenario_table(reference_quality, quality, drift)
+    table.to_csv(scenarios_csv, index=False)
+    report.study_table(study).to_csv(study_csv, index=False)
     echo("Plotting …")
     figures = [
-        _plot_scenarios(
-            scenario_table, reference_quality, params, out_dir / "drift_vs_quality.png"
+        report.plot_scenarios(
+            table, reference_quality, params.quality_drop_alert, out_dir / "drift_vs_quality.png"
         ),
-        _plot_study(study, params, out_dir / "false_alarms_vs_sample_size.png"),
+        report.plot_study(study, params.alpha, out_dir / "false_alarms_vs_sample_size.png"),
     ]
-    echo("")
-    echo(_format_scenarios(scenario_table, drift))
-    echo("")
-    echo(_format_study(study, params.alpha))
+    for text in (report.format_scenarios(table, drift), report.format_study(study, params.alpha)):
+        echo("")
+        echo(text)
     echo("")
 
     files = [
         *figures,
         *(out_dir / f"report_{name}.html" for name in scenarios),
-        out_dir / "scenarios.csv",
-        out_dir / "false_alarms.csv",
+        scenarios_csv,
+        study_csv,
     ]
     echo(f"Logging to MLflow (experiment {EXPERIMENT}) …")
-    record = _run_record(params, claims, drift, quality, scenarios, files)
+    record = report.run_record(params, claims, drift, quality, scenarios, files)
     with sidecar:
         run_id = sidecar.submit(log_run_record, EXPERIMENT, record).result()
     return LabResult(
@@ -338,214 +338,13 @@ def make_claims(
     ]
 
 
-# --- helpers: predictions, tables, plots, MLflow -----------------------------------------
+# --- the model's predictions, beside the features -------------------------------------------
 
 
 def _with_predictions(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` plus the model's churn probability and label: prediction drift needs them."""
     x, _ = split_xy(frame)
     out = frame.copy()
     out[PROBA] = model.predict_proba(x)[:, 1]
-    out[PREDICTION] = (out[PROBA] >= 0.5).astype(int)
+    out[LABEL] = (out[PROBA] >= 0.5).astype(int)
     return out
-
-
-def _scenario_table(
-    reference_quality: dict[str, float],
-    quality: dict[str, dict[str, float]],
-    drift: dict[str, DriftResult],
-) -> pd.DataFrame:
-    rows = [
-        {
-            "scenario": "reference",
-            "drift_share": 0.0,
-            "flagged_features": "",
-            "target_drift": False,
-            "prediction_drift": False,
-            **{k: reference_quality[k] for k in ("accuracy", "roc_auc", "churn_rate")},
-        }
-    ]
-    for name, result in drift.items():
-        rows.append(
-            {
-                "scenario": name,
-                "drift_share": result.drift_share,
-                "flagged_features": " ".join(result.drifted_features),
-                "target_drift": result[TARGET].drifted,
-                "prediction_drift": result[PROBA].drifted,
-                **{k: quality[name][k] for k in ("accuracy", "roc_auc", "churn_rate")},
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _format_scenarios(table: pd.DataFrame, drift: dict[str, DriftResult]) -> str:
-    alpha = next(iter(drift.values())).alpha
-    threshold = next(iter(drift.values())).columns[0].threshold
-    lines = [
-        f"Scenarios (feature tests at α={alpha:g}, Bonferroni: p < {threshold:.4f} per column)",
-        f"  {'scenario':10} {'features drifted':34} {'target':>6} {'pred.':>6} "
-        f"{'accuracy':>8} {'ROC-AUC':>8} {'churn':>6}",
-    ]
-    for row in table.itertuples():
-        flagged = row.flagged_features or "—"
-        lines.append(
-            f"  {row.scenario:10} {flagged[:34]:34} {_yes(row.target_drift):>6} "
-            f"{_yes(row.prediction_drift):>6} {row.accuracy:8.3f} {row.roc_auc:8.3f} "
-            f"{row.churn_rate:6.3f}"
-        )
-    lines += [
-        "  covariate: inputs moved, feature tests see it (the target drifts too: more",
-        "             month-to-month customers really do churn more), the model still ranks well.",
-        "  concept:   inputs look exactly as before — only quality on labelled data reveals it.",
-        "  prior:     churn doubled; target and prediction drift fire, and so do features that",
-        "             predict churn (P(x) is a new mix of churners and stayers). The model still",
-        "             ranks well but under-predicts churn: re-calibrate or move the threshold.",
-    ]
-    return "\n".join(lines)
-
-
-def _format_study(study: list[StudyRow], alpha: float) -> str:
-    sizes = sorted({r.n for r in study})
-    head = "".join(f"  n={n:<6}" for n in sizes)
-    lines = [
-        f"How far to trust an alert: share of columns flagged (α={alpha:g}), over resamples",
-        f"  {'test':44} {'':10}{head}",
-    ]
-    for method, label in METHOD_LABELS.items():
-        cells = {r.n: r for r in study if r.method == method}
-        for what, attr in (
-            ("no drift", "false_alarm_rate"),
-            ("shift", "detection_rate"),
-            ("tiny shift", "small_shift_detection_rate"),
-        ):
-            values = "".join(f"  {getattr(cells[n], attr):8.3f}" for n in sizes)
-            lines.append(f"  {label if what == 'no drift' else '':44} {what:10}{values}")
-    return "\n".join(lines)
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def _plot_scenarios(
-    table: pd.DataFrame, reference_quality: dict[str, float], params: DriftParams, path: Path
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table[table["scenario"] != "reference"].reset_index(drop=True)
-    x = range(len(rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    bars = left.bar(x, rows["drift_share"], color="#4c72b0")
-    for i, row in rows.iterrows():
-        marks = [
-            m
-            for m, on in (("target", row.target_drift), ("prediction", row.prediction_drift))
-            if on
-        ]
-        text = (row.flagged_features.replace(" ", "\n") or "nothing") + (
-            "\n+ " + " & ".join(marks) if marks else ""
-        )
-        left.annotate(text, (i, bars[i].get_height()), ha="center", va="bottom", fontsize=7)
-    left.set(
-        xticks=list(x),
-        xticklabels=rows["scenario"],
-        ylim=(0, 1),
-        ylabel="share of features flagged",
-        title="What input (feature) monitoring sees",
-    )
-    width = 0.38
-    right.bar([i - width / 2 for i in x], rows["roc_auc"], width, label="ROC-AUC", color="#55a868")
-    right.bar(
-        [i + width / 2 for i in x], rows["accuracy"], width, label="accuracy", color="#c44e52"
-    )
-    right.axhline(
-        reference_quality["roc_auc"], ls="--", c="#55a868", lw=1, label="reference ROC-AUC"
-    )
-    right.axhline(
-        reference_quality["roc_auc"] - params.quality_drop_alert,
-        ls=":",
-        c="grey",
-        lw=1,
-        label=f"alert: AUC −{params.quality_drop_alert:g}",
-    )
-    right.set(
-        xticks=list(x),
-        xticklabels=rows["scenario"],
-        ylim=(0, 1.2),
-        yticks=[0, 0.2, 0.4, 0.6, 0.8, 1.0],
-        title="What performance monitoring sees (labelled batch)",
-    )
-    right.legend(loc="upper center", fontsize=7, ncol=2)
-    fig.suptitle("Covariate drift shows in the inputs; concept drift only in the model's quality")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _plot_study(study: list[StudyRow], params: DriftParams, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for method, label in METHOD_LABELS.items():
-        rows = sorted((r for r in study if r.method == method), key=lambda r: r.n)
-        style = "-" if method in ("ks", "chi2_two_sample") else "--"
-        left.plot(
-            [r.n for r in rows], [r.false_alarm_rate for r in rows], style, marker="o", label=label
-        )
-        right.plot(
-            [r.n for r in rows], [r.small_shift_detection_rate for r in rows], style, marker="o"
-        )
-    left.axhline(params.alpha, c="k", lw=0.8, ls=":", label=f"α = {params.alpha:g}")
-    sizes = sorted(params.sample_sizes)
-    for ax, title in (
-        (left, "False alarms (no drift)"),
-        (right, "Detection of a tiny shift (0.1 SD)"),
-    ):
-        ax.set(xscale="log", ylim=(0, 1.02), xlabel="rows per batch", title=title)
-        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
-        ax.minorticks_off()
-    left.set_ylabel("share of columns flagged")
-    left.legend(fontsize=7, loc="upper right")
-    fig.suptitle("Choose the test on purpose: false alarms and sensitivity depend on batch size")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _run_record(
-    params: DriftParams,
-    claims: list[Claim],
-    drift: dict[str, DriftResult],
-    quality: dict[str, dict[str, float]],
-    scenarios: dict[str, dict[str, Any]],
-    files: list[Path],
-) -> RunRecord:
-    """One parent run with the claims and files, one nested run per scenario."""
-    return RunRecord(
-        name="drift-lab",
-        params=asdict(params),
-        metrics=claim_metrics(claims),
-        artifacts=[str(f) for f in files if f.suffix in (".png", ".csv")],
-        children=[
-            RunRecord(
-                name=name,
-                params={"scenario": name, **{k: str(v) for k, v in scenarios[name].items()}},
-                metrics={
-                    "drift_share": result.drift_share,
-                    "n_drifted_features": len(result.drifted_features),
-                    **{f"p_value.{c.column}": c.p_value for c in result.columns},
-                    **{k: v for k, v in quality[name].items() if math.isfinite(v)},
-                },
-                artifacts=[str(f) for f in files if f.name == f"report_{name}.html"],
-            )
-            for name, result in drift.items()
-        ],
-    )

@@ -1,8 +1,8 @@
 """Automated retraining — trigger, train a challenger, compare, promote or keep.
 
-Four months of a churn model's life, each month run through the *same* pipeline that the
-Prefect flow ``retrain`` runs (``pipelines/retrain.py``), here with plain function calls so
-no server is needed:
+Four months of a churn model's life, each month run through the *same* steps and wiring
+(``labs/retraining/steps.py``) that the Prefect flow ``retrain`` runs as tasks, here with plain
+function calls so no server is needed:
 
 1. **month 1** — there is no champion yet: train one, promote it;
 2. **month 2** — business as usual: no drift, quality holds, few new rows → no retraining;
@@ -21,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from labs.common.catalogue import topic
-from labs.common.registry import CHAMPION, read_audit_log
+from labs.common.registry import CHAMPION, AliasMove, read_audit_log
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.common.tracking import RunRecord, configure_tracking, log_run_record
+from labs.retraining.report import format_months, plot_months, write_months
+from labs.retraining.steps import RetrainConfig, run_retraining
 
 QUESTION = topic("retraining").question
 EXPERIMENT = "lab-retraining"
@@ -70,8 +71,6 @@ def run(
     params: RetrainingLabParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
 ) -> LabResult:
     """Replay four months through the retraining pipeline; return the measured claims."""
-    from pipelines.retrain import RetrainConfig, run_retraining
-
     out_dir.mkdir(parents=True, exist_ok=True)
     audit_log = out_dir / "audit.jsonl"
     _reset(params.model_name, audit_log)  # the lab owns this model: every run starts afresh
@@ -116,11 +115,10 @@ def run(
 
     moves = read_audit_log(audit_log)
     claims = make_claims(base, months, moves)
-    table = out_dir / "months.csv"
-    _write_table(months, table)
-    plot = _plot(months, base, out_dir / "champion_by_month.png")
+    table = write_months(months, out_dir / "months.csv")
+    plot = plot_months(months, base.quality_threshold, out_dir / "champion_by_month.png")
     echo("")
-    echo(_format(months))
+    echo(format_months(months))
     echo("")
     run_id = log_run_record(
         EXPERIMENT,
@@ -140,7 +138,7 @@ def run(
     )
 
 
-def make_claims(config: Any, months: list[Month], moves: list[Any]) -> list[Claim]:
+def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMove]) -> list[Claim]:
     """The interview answer's claims, decided by the months' numbers."""
     first, normal, drift, bad = months
     champion_moves = [
@@ -198,6 +196,7 @@ def make_claims(config: Any, months: list[Month], moves: list[Any]) -> list[Clai
             "A worse challenger (trained on badly labelled data) is not promoted: the champion "
             "stays.",
             passed=bad.action == "kept"
+            and bad.champion_before is not None
             and bad.champion_after == bad.champion_before
             and bad.challenger_score
             < max(bad.champion_score + config.margin, config.absolute_floor),
@@ -240,76 +239,3 @@ def _champion_version(model_name: str) -> str | None:
     from labs.common.registry import alias_version
 
     return alias_version(mlflow.MlflowClient(), model_name, CHAMPION)  # _reset created the model
-
-
-def _write_table(months: list[Month], path: Path) -> None:
-    import pandas as pd
-
-    rows = [asdict(m) | {"reasons": " | ".join(m.reasons)} for m in months]
-    pd.DataFrame(rows).to_csv(path, index=False)
-
-
-def _format(months: list[Month]) -> str:
-    lines = [
-        f"  {'month':5} {'story':40} {'champion AUC':>12} {'challenger':>10}  decision",
-        f"  {'':5} {'':40} {'on batch':>12} {'holdout':>10}",
-    ]
-    for m in months:
-        auc = "—" if m.champion_auc_on_batch is None else f"{m.champion_auc_on_batch:.3f}"
-        chal = "—" if m.challenger_score is None else f"{m.challenger_score:.3f}"
-        after = f"champion v{m.champion_after}" if m.champion_after else "no champion"
-        lines.append(f"  {m.month:<5} {m.story[:40]:40} {auc:>12} {chal:>10}  {m.action} → {after}")
-    return "\n".join(lines)
-
-
-def _plot(months: list[Month], config: Any, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = [m.month for m in months]
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
-    before = [m.champion_auc_on_batch for m in months]
-    ax.plot(
-        x,
-        [b if b is not None else float("nan") for b in before],
-        "o-",
-        c="#4c72b0",
-        label="champion ROC-AUC on the month's labelled data",
-    )
-    for m in months:
-        if m.challenger_score is not None:
-            colour = "#55a868" if m.action == "promoted" else "#c44e52"
-            ax.scatter([m.month], [m.challenger_score], marker="D", s=60, c=colour, zorder=3)
-        label = {"promoted": "PROMOTE", "kept": "KEEP\n(challenger worse)", "skipped": "no trigger"}
-        ax.annotate(
-            f"{label[m.action]}\nchampion v{m.champion_after}",
-            (m.month, 1.0),
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            color={"promoted": "#55a868", "kept": "#c44e52"}.get(m.action, "black"),
-        )
-    ax.scatter([], [], marker="D", c="#55a868", label="challenger (holdout), promoted")
-    ax.scatter([], [], marker="D", c="#c44e52", label="challenger (holdout), rejected")
-    ax.axhline(
-        config.quality_threshold,
-        ls="--",
-        c="grey",
-        lw=1,
-        label=f"retrain trigger: ROC-AUC < {config.quality_threshold}",
-    )
-    ax.set(
-        xticks=x,
-        xticklabels=[f"month {m.month}\n{m.story}" for m in months],
-        ylim=(0, 1.2),
-        ylabel="ROC-AUC",
-        title="Retrain on evidence; promote only a better model",
-    )
-    ax.tick_params(axis="x", labelsize=7)
-    ax.legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 
+from labs.common.plots import read_drawing
 from labs.common.registry import MODEL_NAME
 
 
@@ -61,7 +63,15 @@ def test_dvc_repro_builds_everything_then_is_a_no_op(repo_root: Path, tmp_path: 
     metrics = json.loads((work / "reports/baseline/holdout.json").read_text())
     assert 0.75 < metrics["roc_auc"] < 0.9
     assert metrics["n_rows"] == 1500
-    assert (work / "reports/baseline/roc.png").stat().st_size > 5_000
+    # The ROC plot draws the curve of this model on 0–1 axes, labelled with the measured AUC.
+    (ax,) = read_drawing(work / "reports/baseline/roc.png")["axes"]
+    assert ax["title"] == "Holdout ROC curve"
+    assert ax["xlim"] == ax["ylim"] == [0.0, 1.0]
+    curve, chance = ax["lines"]
+    assert curve["label"] == f"baseline (AUC {metrics['roc_auc']:.3f})"
+    assert chance["label"] == "chance" and chance["y"] == [0.0, 1.0]
+    assert curve["x"][0] == curve["y"][0] == 0.0 and curve["x"][-1] == curve["y"][-1] == 1.0
+    assert np.trapezoid(curve["y"], curve["x"]) == pytest.approx(metrics["roc_auc"], abs=1e-6)
     # Same code and params → the same data and model bytes as the committed dvc.lock says.
     assert (work / "dvc.lock").read_text() == (repo_root / "dvc.lock").read_text()
 
@@ -69,8 +79,9 @@ def test_dvc_repro_builds_everything_then_is_a_no_op(repo_root: Path, tmp_path: 
     assert second.returncode == 0
     assert "Data and pipelines are up to date" in second.stdout
     assert "Running stage" not in second.stdout
-    shown = dvc(work, "metrics", "show", "--json", env=env)
-    assert '"roc_auc"' in shown.stdout
+    shown = json.loads(dvc(work, "metrics", "show", "--json", env=env).stdout)
+    (workspace,) = shown.values()
+    assert workspace["data"]["reports/baseline/holdout.json"]["data"] == metrics
 
     client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     version = client.get_model_version_by_alias(MODEL_NAME, "champion")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -12,11 +11,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from labs.common.data import CATEGORIES, FEATURES, make_churn_data
+from labs.common.catalogue import topic
+from labs.common.data import CATEGORIES, FEATURES, PROBA, TARGET, make_churn_data
 from labs.common.drift import chi2_two_sample_pvalue, detect_drift
-from labs.common.results import LabResult, finish
+from labs.common.plots import read_drawing
+from labs.common.results import Summary, finish, read_summary
 from labs.drift.lab import DriftParams, run
 from labs.drift.study import (
+    METHOD_LABELS,
     category_counts,
     chi2_goodness_of_fit_pvalues,
     chi2_two_sample_pvalues,
@@ -36,23 +38,34 @@ SMALL = DriftParams(
 )
 
 
-def measured(result: LabResult, claim: str) -> dict:
-    return dict(result.claim(claim).measured)
+def measured(summary: Summary, claim: str) -> dict:
+    return dict(summary.claim(claim).measured)
+
+
+def run_and_read(params: DriftParams, out_dir: Path) -> tuple[int, Summary]:
+    """Run the lab as ``lab_main`` does: its exit code and its summary, read back validated."""
+    code = finish(run(params, out_dir), out_dir)
+    return code, read_summary(out_dir / "summary.json")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
-    return run(SMALL, tmp_path_factory.mktemp("drift"))
+def lab_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Summary]:
+    return run_and_read(SMALL, tmp_path_factory.mktemp("drift"))
 
 
-def test_no_drift_nothing_flagged_and_quality_holds(lab: LabResult) -> None:
+@pytest.fixture(scope="module")
+def lab(lab_run: tuple[int, Summary]) -> Summary:
+    return lab_run[1]
+
+
+def test_no_drift_nothing_flagged_and_quality_holds(lab: Summary) -> None:
     m = measured(lab, "no_drift_nothing_flagged")
     assert m["flagged_columns"] == []
     assert m["smallest_p_value"] >= m["threshold"]
     assert abs(m["roc_auc_drop"]) < SMALL.quality_drop_alert
 
 
-def test_covariate_drift_flagged_on_exactly_the_shifted_columns(lab: LabResult) -> None:
+def test_covariate_drift_flagged_on_exactly_the_shifted_columns(lab: Summary) -> None:
     m = measured(lab, "covariate_detected")
     assert m["p_value_monthly_charges"] < m["threshold"]
     assert m["p_value_contract"] < m["threshold"]
@@ -62,7 +75,7 @@ def test_covariate_drift_flagged_on_exactly_the_shifted_columns(lab: LabResult) 
     assert exact["roc_auc_current"] > exact["roc_auc_reference"] - 0.05
 
 
-def test_concept_drift_invisible_to_features_but_caught_by_performance(lab: LabResult) -> None:
+def test_concept_drift_invisible_to_features_but_caught_by_performance(lab: Summary) -> None:
     invisible = measured(lab, "concept_invisible_to_feature_tests")
     assert invisible["flagged_features"] == []
     assert invisible["flag_rate_max"] <= invisible["bound"]
@@ -73,7 +86,7 @@ def test_concept_drift_invisible_to_features_but_caught_by_performance(lab: LabR
     assert abs(caught["churn_rate_current"] - 0.27) < 0.06
 
 
-def test_prior_shift_shows_as_target_and_prediction_drift(lab: LabResult) -> None:
+def test_prior_shift_shows_as_target_and_prediction_drift(lab: Summary) -> None:
     m = measured(lab, "prior_shift_detected")
     assert m["churn_rate_current"] == pytest.approx(SMALL.prior_churn_rate, abs=0.01)
     assert m["p_value_target"] < 1e-6 and m["p_value_prediction"] < 0.005
@@ -81,7 +94,7 @@ def test_prior_shift_shows_as_target_and_prediction_drift(lab: LabResult) -> Non
     assert m["precision_current"] > m["precision_reference"]  # more churners among the flagged
 
 
-def test_false_alarm_and_sample_size_claims(lab: LabResult) -> None:
+def test_false_alarm_and_sample_size_claims(lab: Summary) -> None:
     fa = measured(lab, "false_alarm_rate_at_most_alpha")
     rates = {k: v for k, v in fa.items() if k != "bound_max"}
     assert set(rates) == {f"{m}_n{n}" for m in ("ks", "chi2_two_sample") for n in (100, 10000)}
@@ -98,21 +111,75 @@ def test_false_alarm_and_sample_size_claims(lab: LabResult) -> None:
     )
 
 
-def test_every_claim_holds_and_the_contract_files_exist(lab: LabResult, tmp_path, capsys) -> None:
-    assert lab.passed, [c.id for c in lab.claims if not c.passed]
-    assert finish(lab, tmp_path) == 0
-    data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["mlflow"]["experiment"] == "lab-drift" and data["mlflow"]["run_id"]
-    pngs = [Path(a) for a in data["artifacts"] if a.endswith(".png")]
-    htmls = [Path(a) for a in data["artifacts"] if a.endswith(".html")]
-    assert len(pngs) == 2 and len(htmls) == 4
-    assert all(p.stat().st_size > 20_000 for p in pngs)
+def test_every_claim_holds_and_the_contract_files_exist(lab_run) -> None:
+    code, lab = lab_run
+    assert code == 0 and lab.passed, [c.id for c in lab.claims if not c.passed]
+    assert lab.lab == "drift" and lab.question == topic("drift").question
+    assert lab.mlflow["experiment"] == "lab-drift" and len(lab.mlflow["run_id"]) == 32
+    names = sorted(Path(a).name for a in lab.artifacts)
+    assert names == sorted(
+        ["drift_vs_quality.png", "false_alarms_vs_sample_size.png", "scenarios.csv"]
+        + ["false_alarms.csv"]
+        + [f"report_{s}.html" for s in ("no_drift", "covariate", "concept", "prior")]
+    )
     # Evidently's report is self-contained and shows our two-sample test by name.
-    assert "chi-square two-sample" in htmls[1].read_text(errors="ignore")
-    assert "✓ concept_caught_by_performance" in capsys.readouterr().out
+    covariate_html = next(Path(a) for a in lab.artifacts if a.endswith("report_covariate.html"))
+    assert "chi-square two-sample" in covariate_html.read_text(errors="ignore")
+    # The CSV holds the same numbers as the claims.
+    scenarios = pd.read_csv(next(Path(a) for a in lab.artifacts if a.endswith("scenarios.csv")))
+    concept = scenarios.set_index("scenario").loc["concept"]
+    caught = measured(lab, "concept_caught_by_performance")
+    assert concept["roc_auc"] == pytest.approx(caught["roc_auc_current"])
 
 
-def test_mlflow_has_one_nested_run_per_scenario(lab: LabResult) -> None:
+def test_the_scenario_plot_draws_the_measured_numbers(lab: Summary) -> None:
+    drawn = read_drawing(next(Path(a) for a in lab.artifacts if a.endswith("drift_vs_quality.png")))
+    inputs, performance = drawn["axes"]
+    assert inputs["xticklabels"] == ["no_drift", "covariate", "concept", "prior"]
+    assert performance["xticklabels"] == inputs["xticklabels"]
+    assert inputs["ylim"] == performance["ylim"] == [0.0, 1.0]  # shares and scores on 0–1
+    (shares,) = inputs["bars"]
+    covariate = measured(lab, "covariate_columns_exact")
+    prior = measured(lab, "prior_shift_detected")
+    assert shares["heights"] == pytest.approx(
+        [0.0, len(covariate["flagged_features"]) / len(FEATURES), 0.0]
+        + [len(prior["flagged_features"]) / len(FEATURES)]
+    )
+    auc, accuracy = performance["bars"]
+    assert (auc["label"], accuracy["label"]) == ("ROC-AUC", "accuracy")
+    caught = measured(lab, "concept_caught_by_performance")
+    assert auc["heights"][1:3] == pytest.approx(
+        [covariate["roc_auc_current"], caught["roc_auc_current"]]
+    )
+    assert accuracy["heights"][2] == pytest.approx(caught["accuracy_current"])
+    reference, alert = performance["lines"]
+    assert reference["y"] == pytest.approx([caught["roc_auc_reference"]] * 2)
+    assert alert["y"] == pytest.approx([caught["roc_auc_reference"] - SMALL.quality_drop_alert] * 2)
+
+
+def test_the_study_plot_draws_the_measured_rates(lab: Summary) -> None:
+    png = next(Path(a) for a in lab.artifacts if a.endswith("false_alarms_vs_sample_size.png"))
+    false_alarms, tiny_shift = read_drawing(png)["axes"]
+    assert false_alarms["ylim"] == tiny_shift["ylim"] == [0.0, 1.0]
+    assert false_alarms["xscale"] == "log"
+    lines = {line["label"]: line for line in false_alarms["lines"]}
+    assert set(lines) == {*METHOD_LABELS.values(), f"α = {SMALL.alpha:g}"}
+    ks = lines[METHOD_LABELS["ks"]]
+    assert ks["x"] == [100.0, 10000.0]
+    rates = measured(lab, "false_alarm_rate_at_most_alpha")
+    assert ks["y"] == pytest.approx([rates["ks_n100"], rates["ks_n10000"]])
+    naive = measured(lab, "naive_chi_square_false_alarms")
+    assert lines[METHOD_LABELS["chi2_goodness_of_fit"]]["y"] == pytest.approx(
+        [naive["n100"], naive["n10000"]]
+    )
+    trade = measured(lab, "sample_size_tradeoff")
+    detection = {line["label"]: line["y"] for line in tiny_shift["lines"]}
+    assert detection[METHOD_LABELS["ks"]] == pytest.approx(
+        [trade["ks_small_shift_detection_n100"], trade["ks_small_shift_detection_n10000"]]
+    )
+
+
+def test_mlflow_has_one_nested_run_per_scenario(lab: Summary) -> None:
     import mlflow
 
     parent = mlflow.get_run(lab.mlflow["run_id"])
@@ -124,20 +191,35 @@ def test_mlflow_has_one_nested_run_per_scenario(lab: LabResult) -> None:
     assert sorted(children["tags.mlflow.runName"]) == ["concept", "covariate", "no_drift", "prior"]
     concept = children[children["tags.mlflow.runName"] == "concept"].iloc[0]
     assert concept["metrics.n_drifted_features"] == 0 and concept["metrics.roc_auc"] < 0.6
+    # Target and prediction are tested under the project's column names (labs.common.data).
+    prior = children[children["tags.mlflow.runName"] == "prior"].iloc[0]
+    shift = measured(lab, "prior_shift_detected")
+    assert prior[f"metrics.p_value.{TARGET}"] == pytest.approx(shift["p_value_target"])
+    assert prior[f"metrics.p_value.{PROBA}"] == pytest.approx(shift["p_value_prediction"])
 
 
-def test_same_seed_same_numbers(lab: LabResult, tmp_path: Path) -> None:
-    again = run(SMALL, tmp_path)
-    assert [c.measured for c in again.claims] == [c.measured for c in lab.claims]
+def test_same_seed_same_numbers_and_the_printout(lab: Summary, tmp_path: Path, capsys) -> None:
+    code = finish(run(SMALL, tmp_path, echo=print), tmp_path)
+    again = read_summary(tmp_path / "summary.json")
+    assert code == 0 and [c.measured for c in again.claims] == [c.measured for c in lab.claims]
+    out = capsys.readouterr().out
+    assert "Scenarios (feature tests at α=0.05, Bonferroni: p < 0.0056 per column)" in out
+    assert "How far to trust an alert" in out and "✓ concept_caught_by_performance" in out
+    concept_row = next(line for line in out.splitlines() if line.strip().startswith("concept "))
+    caught = measured(lab, "concept_caught_by_performance")
+    assert f"{caught['roc_auc_current']:.3f}" in concept_row
 
 
 def test_a_claim_that_must_not_hold_fails_the_lab(tmp_path: Path, capsys) -> None:
     # "Covariate" scenario with no actual shift: nothing to detect, so the claim fails.
     no_shift = {"monthly_charges": 0.0, "contract": CATEGORIES["contract"]}
-    result = run(replace(SMALL, covariate_shift=no_shift, resamples=40), tmp_path)
-    assert not result.claim("covariate_detected").passed
-    assert result.claim("no_drift_nothing_flagged").passed
-    assert finish(result, tmp_path) == 1
+    code, summary = run_and_read(replace(SMALL, covariate_shift=no_shift, resamples=40), tmp_path)
+    assert code == 1 and not summary.passed
+    missed = summary.claim("covariate_detected")
+    assert not missed.passed
+    assert missed.measured["p_value_monthly_charges"] >= missed.measured["threshold"]
+    assert missed.measured["p_value_contract"] >= missed.measured["threshold"]
+    assert summary.claim("no_drift_nothing_flagged").passed
     assert "✗ covariate_detected" in capsys.readouterr().out
 
 

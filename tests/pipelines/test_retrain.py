@@ -10,10 +10,12 @@ import mlflow
 import pytest
 
 from labs.common.data import Incident, make_churn_data
+from labs.common.errors import Refusal
 from labs.common.registry import read_audit_log
 from labs.common.schema import InvalidBatchError
-from pipelines import retrain as flow_module
-from pipelines.retrain import RetrainConfig, retrain, run_retraining
+from labs.retraining import steps as steps_module
+from labs.retraining.steps import RetrainConfig, run_retraining
+from pipelines.retrain import ARTIFACT_KEY, retrain
 
 
 def fresh_model_name() -> str:
@@ -30,6 +32,35 @@ def alias(name: str, which: str = "champion") -> str | None:
     return None if which not in aliases else str(aliases[which])
 
 
+def published(flow_run_id) -> tuple[list[str], list]:
+    """What a flow run published: its log messages and its artifacts (from the Prefect API)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # logs are shipped in the background
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [log.message for log in logs], artifacts
+
+
+def table_row(markdown: str, first_cell: str) -> list[str]:
+    """The cells of the Markdown table row that starts with ``first_cell``."""
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in:\n{markdown}")
+
+
 @pytest.fixture
 def champion(sandbox_root: Path) -> str:
     """A model whose champion was trained on month 2 (plain steps: fast, no Prefect)."""
@@ -42,7 +73,8 @@ def champion(sandbox_root: Path) -> str:
 def test_concept_drift_triggers_retrain_and_promotes(
     prefect_harness, champion: str, sandbox_root
 ) -> None:
-    result = retrain(month=3, model_name=champion)
+    state = retrain(month=3, model_name=champion, return_state=True)
+    result = state.result()
     assert result["action"] == "promoted"
     assert any(r.startswith("quality: champion ROC-AUC") for r in result["reasons"])
     assert result["challenger_score"] >= result["champion_score"] + result["margin"]
@@ -61,6 +93,20 @@ def test_concept_drift_triggers_retrain_and_promotes(
     assert run.info.status == "FINISHED" and run.data.tags["action"] == "promoted"
     assert run.data.metrics["challenger_score"] == pytest.approx(result["challenger_score"])
 
+    # The decision is published where an operator looks: the run's logs and an artifact.
+    champion_auc, challenger_auc = result["champion_score"], result["challenger_score"]
+    messages, artifacts = published(state.state_details.flow_run_id)
+    assert (
+        f"promoted: champion v2 (holdout ROC-AUC champion {champion_auc:.3f}, "
+        f"challenger {challenger_auc:.3f}; margin 0.01, floor 0.7)"
+    ) in messages
+    (artifact,) = artifacts
+    assert artifact.key == ARTIFACT_KEY and artifact.type == "markdown"
+    assert "Retraining decision: **promoted**" in artifact.data
+    assert table_row(artifact.data, "champion") == ["champion", "1", f"{champion_auc:.3f}"]
+    assert table_row(artifact.data, "challenger") == ["challenger", "2", f"{challenger_auc:.3f}"]
+    assert "margin **0.01**" in artifact.data and "floor **0.7**" in artifact.data
+
 
 def test_covariate_drift_is_a_trigger(
     prefect_harness, champion: str, sandbox_root, tmp_path
@@ -71,9 +117,15 @@ def test_covariate_drift_is_a_trigger(
     path = tmp_path / "shifted.csv"
     batch.to_csv(path, index=False)
     result = retrain(batch_path=str(path), model_name=champion)
-    drift = [r for r in result["reasons"] if r.startswith("drift:")]
-    assert drift and result["decision"]["drift_share"] >= 0.25
-    assert result["challenger_version"] is not None  # a challenger was trained and scored
+    shifted = ["age", "monthly_charges", "tenure_months"]
+    assert sorted(result["decision"]["drifted_features"]) == shifted
+    assert result["decision"]["drift_share"] == pytest.approx(3 / 7)
+    assert result["reasons"][0] == (
+        "drift: 0.43 of features drifted (tenure_months, monthly_charges, age) >= 0.25"
+    )
+    # A challenger was trained, registered and scored on the same holdout as the champion.
+    assert result["challenger_version"] == "2" and versions(champion) == ["1", "2"]
+    assert 0.5 < result["champion_score"] <= 1 and 0.5 < result["challenger_score"] <= 1
 
 
 def test_no_trigger_no_training(prefect_harness, champion: str) -> None:
@@ -86,11 +138,16 @@ def test_no_trigger_no_training(prefect_harness, champion: str) -> None:
 
 
 def test_a_worse_challenger_is_not_promoted(prefect_harness, champion: str) -> None:
-    result = retrain(month=2, force=True, label_noise=0.45, model_name=champion)
+    state = retrain(month=2, force=True, label_noise=0.45, model_name=champion, return_state=True)
+    result = state.result()
     assert result["action"] == "kept"
     assert result["challenger_score"] < result["champion_score"] + result["margin"]
     assert alias(champion) == "1"  # unchanged
     assert result["challenger_version"] == "2" and alias(champion, "challenger") == "2"
+    messages, (artifact,) = published(state.state_details.flow_run_id)
+    assert any(m.startswith("kept: champion v1 (holdout ROC-AUC") for m in messages)
+    assert "Retraining decision: **kept**" in artifact.data
+    assert "does not beat champion" in artifact.data
 
 
 def test_an_invalid_batch_fails_the_run_and_is_quarantined(
@@ -120,7 +177,7 @@ def test_a_failure_mid_training_leaves_the_champion(
     def broken(*args, **kwargs):
         raise RuntimeError("node lost during training")
 
-    monkeypatch.setattr(flow_module, "train_model", broken)
+    monkeypatch.setattr(steps_module, "train_model", broken)
     state = retrain(month=3, model_name=champion, return_state=True)
     assert state.is_failed()
     assert alias(champion) == "1" and versions(champion) == ["1"]  # nothing half-registered
@@ -149,8 +206,10 @@ def test_registration_is_idempotent(champion: str) -> None:
 
 
 def test_config_is_validated_with_the_knob_named(sandbox_root) -> None:
-    with pytest.raises(ValueError, match=r"holdout_fraction=0\.99"):
+    with pytest.raises(Refusal, match=r"retraining: .*holdout_fraction=0\.99"):
         RetrainConfig.from_params(holdout_fraction=0.99)
+    with pytest.raises(ValueError, match=r"label_noise=0\.9"):
+        RetrainConfig.from_params(label_noise=0.9)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         run_retraining(
             RetrainConfig.from_params(

@@ -15,6 +15,21 @@ from pipelines.local import LocalPrefect, running
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def published_decisions(api_url: str) -> list[str]:
+    """The Markdown of every ``retrain-decision`` artifact on the server at ``api_url``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pipelines.retrain import ARTIFACT_KEY
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY]))
+        )
+    return [a.data for a in found]
+
+
 def test_deployment_run_completes_through_a_real_server(tmp_path: Path, sandbox_root: Path) -> None:
     local = LocalPrefect(home=tmp_path / "prefect", port=free_port())
     name = "test-served-model"
@@ -40,6 +55,8 @@ def test_deployment_run_completes_through_a_real_server(tmp_path: Path, sandbox_
         )
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert "Completed" in run.stdout
+        (decision,) = published_decisions(server.api_url)
+        assert decision.startswith("## Retraining decision: **promoted** → champion v1")
         bad = subprocess.run(
             [
                 str(Path(sys.executable).parent / "prefect"),
