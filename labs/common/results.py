@@ -9,14 +9,12 @@ back through :func:`read_summary` only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -24,7 +22,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from labs.common.errors import Refusal
 from labs.common.paths import project_root
 
 SCHEMA_VERSION = 2
@@ -253,116 +250,6 @@ def finish(result: LabResult, out_dir: Path) -> int:
     print(format_summary(result))
     print(f"Summary: {artifact_path(path)}")
     return 0 if result.passed else 1
-
-
-EXIT_PASSED, EXIT_CLAIM_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def lab_main(
-    topic: str,
-    section: str,
-    params_cls: type,
-    run: Callable[..., LabResult],
-    argv: list[str] | None = None,
-) -> int:
-    """The body of every ``python -m labs.<topic> [-v]``: the question first, parameters from
-    ``params.yaml`` → ``section`` (strict), progress lines stamped with the seconds since start,
-    then :func:`finish`.
-
-    Exit 0 if every claim holds, 1 if one fails, 2 with one readable line for any typed
-    :class:`~labs.common.errors.Refusal` (bad params, a registry move refused, an untrusted
-    model), 130 on Ctrl-C (a lab stops what it started in its own ``finally`` blocks).
-    Library chatter (INFO logs, warnings) is off unless ``-v``.
-    """
-    from labs.common.catalogue import topic as catalogue_topic
-    from labs.common.params import params_for
-    from labs.common.paths import reports_dir
-
-    args = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in args or "--verbose" in args
-    if not verbose:
-        quiet_libraries()
-    entry = catalogue_topic(topic)
-    print(f"Lab {topic} — {entry.question}", flush=True)
-    try:
-        params = params_for(params_cls, section)
-    except (Refusal, ValueError, TypeError) as err:  # a missing/unknown key, a bad value
-        print(f"lab {topic}: error in params.yaml → {section}: {err}", file=sys.stderr)
-        return EXIT_REFUSED
-    start = time.perf_counter()
-
-    def echo(line: str) -> None:
-        print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
-
-    out_dir = reports_dir(topic)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finally blocks run
-    try:
-        with run_lock(out_dir, topic):
-            result = run(params, out_dir, echo=echo)
-    except Refusal as err:  # refused on purpose; bugs keep their traceback
-        print(f"lab {topic}: refused: {err}", file=sys.stderr)
-        return EXIT_REFUSED
-    except KeyboardInterrupt:
-        print(f"\nlab {topic}: interrupted; what it started was stopped.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if result.question != entry.question:  # one catalogue, one wording
-        raise AssertionError(f"lab {topic} asks {result.question!r}; catalogue: {entry.question!r}")
-    stamp(result, params=params, started=start)
-    print()
-    return finish(result, out_dir)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-class LabBusyError(Refusal):
-    """The same lab is already running: two runs would overwrite each other's results."""
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path, topic: str) -> Iterator[None]:
-    """One run of a lab at a time (its reports, registered model and scratch space are its
-    own): a second run is refused at once, naming the running one's pid. The lock is the
-    kernel's, so a killed run never leaves a stale lock behind."""
-    import fcntl
-    import os
-
-    path = out_dir / ".run.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "?"
-            raise LabBusyError(
-                f"another run of lab {topic} is running (pid {pid}); wait for it or stop it"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def quiet_libraries() -> None:
-    """INFO logs and warnings of MLflow, Prefect, Evidently and friends off (``-v`` keeps them)."""
-    import logging
-    import os
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    # The same in every process a lab starts (sidecars, servers, DVC stages).
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic", "prefect", "evidently", "httpx", "urllib3", "numba", "shap"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def artifact_path(path: Path) -> str:

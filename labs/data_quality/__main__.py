@@ -3,7 +3,7 @@
 
 import sys
 
-from labs.common.results import lab_main
+from labs.common.entry import lab_main
 from labs.data_quality.lab import DataQualityParams, run
 
 if __name__ == "__main__":

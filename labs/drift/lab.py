@@ -23,9 +23,8 @@ false-alarm rate with no drift and its detection rate, at batch sizes 100 to 10 
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from labs.common.data import FEATURES, LABEL, PROBA, TARGET, make_churn_data
 from labs.common.drift import DriftResult, detect_drift
 from labs.common.model import TrainParams, evaluate_model, split_xy, train_model
 from labs.common.results import Claim, LabResult, artifact_path
+from labs.common.sidecar import sidecar as labs_sidecar
 from labs.common.tracking import log_run_record, warm_up_tracking
 from labs.drift import report
 from labs.drift.study import StudyRow, run_study
@@ -93,6 +93,15 @@ def run(
     params: DriftParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
 ) -> LabResult:
     """Run every scenario and the resampling study; return the measured claims."""
+    # The sidecar (a process on the other core, see below) is killed, not awaited, if the
+    # lab stops early: Ctrl-C takes effect at once.
+    with labs_sidecar() as sidecar:
+        return _run(params, out_dir, echo, sidecar)
+
+
+def _run(
+    params: DriftParams, out_dir: Path, echo: Callable[[str], None], sidecar: Executor
+) -> LabResult:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # Imports dominate this lab: Evidently ~8 s, MLflow ~6 s with its store. A sidecar process
@@ -100,7 +109,6 @@ def run(
     # end logs the runs, while this process imports Evidently and runs the scenarios.
     sizes = list(params.sample_sizes)
     echo(f"Sidecar: resampling study, {params.resamples} resamples at n = {sizes}")
-    sidecar = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     study_future = sidecar.submit(
         run_study,
         sizes=params.sample_sizes,
@@ -176,8 +184,7 @@ def run(
     ]
     echo(f"Logging to MLflow (experiment {EXPERIMENT}) …")
     record = report.run_record(params, claims, drift, quality, scenarios, files)
-    with sidecar:
-        run_id = sidecar.submit(log_run_record, EXPERIMENT, record).result()
+    run_id = sidecar.submit(log_run_record, EXPERIMENT, record).result()
     return LabResult(
         lab="drift",
         question=QUESTION,

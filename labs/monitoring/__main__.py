@@ -3,7 +3,7 @@
 
 import sys
 
-from labs.common.results import lab_main
+from labs.common.entry import lab_main
 from labs.monitoring.lab import run
 from labs.monitoring.params import MonitoringParams
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from labs.common.results import lab_main
+from labs.common.entry import lab_main
 from labs.retraining.lab import RetrainingLabParams, run
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import sys
 
-from labs.common.results import lab_main
+from labs.common.entry import lab_main
 from labs.versioning.lab import VersioningParams, run
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def test_format_lists_artifacts() -> None:
 def test_lab_main_runs_a_lab_by_the_contract(tmp_path: Path, monkeypatch, capsys) -> None:
     from dataclasses import dataclass
 
-    from labs.common.results import lab_main
+    from labs.common.entry import lab_main
 
     @dataclass(frozen=True)
     class DemoParams:
@@ -99,7 +99,7 @@ def test_lab_main_runs_a_lab_by_the_contract(tmp_path: Path, monkeypatch, capsys
 def test_lab_main_reports_bad_params_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     from dataclasses import dataclass
 
-    from labs.common.results import lab_main
+    from labs.common.entry import lab_main
 
     @dataclass(frozen=True)
     class DemoParams:
@@ -162,8 +162,8 @@ def test_read_summary_names_a_missing_file(tmp_path: Path) -> None:
 def test_lab_main_maps_every_typed_refusal_to_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
     from dataclasses import dataclass
 
+    from labs.common.entry import lab_main
     from labs.common.errors import Refusal
-    from labs.common.results import lab_main
 
     class ModelRefused(Refusal):
         pass
@@ -186,7 +186,7 @@ def test_lab_main_maps_every_typed_refusal_to_exit_2(tmp_path: Path, monkeypatch
 def test_lab_main_exits_130_on_ctrl_c(tmp_path: Path, monkeypatch, capsys) -> None:
     from dataclasses import dataclass
 
-    from labs.common.results import lab_main
+    from labs.common.entry import lab_main
 
     @dataclass(frozen=True)
     class DemoParams:
@@ -212,7 +212,7 @@ def _demo_topic(topic_id: str):
 def test_the_same_lab_twice_at_once_is_refused_naming_the_pid(tmp_path: Path, capsys) -> None:
     import os
 
-    from labs.common.results import LabBusyError, run_lock
+    from labs.common.entry import LabBusyError, run_lock
 
     with run_lock(tmp_path, "demo"):
         with pytest.raises(LabBusyError, match=rf"lab demo is running \(pid {os.getpid()}\)"):

@@ -1,0 +1,173 @@
+"""The data_quality lab's claims, each decided by the numbers the run measured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from labs.common.results import Claim
+from labs.data_quality.steps import CHARGES, flip_rate
+
+if TYPE_CHECKING:
+    from labs.data_quality.lab import DataQualityParams
+
+
+def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
+    """The interview answer's claims, each decided by the measurements in ``m``."""
+    p_before, verdicts = m["p_before"], m["verdicts"]
+    flips = {
+        name: flip_rate(p_before, np.asarray(v["proba"]))
+        for name, v in verdicts.items()
+        if name.startswith("x") and v["accepted"]
+    }
+    factor_names = [f"x{f:g}" for f in params.unit_factors]
+    clean, dirty, dirty_split = m["clean_split"], m["dirty"], m["dirty_split"]
+    quarantined_rows = set(dirty_split.quarantined.index)
+    planted_rows = set(dirty.planted)
+    incident, fixed = m["incident_split"], m["fixed_split"]
+    small = [n for n in factor_names if n != f"x{params.incident_factor:g}"]
+    stream: pd.DataFrame = m["stream"]
+    phase = stream.groupby("phase")
+    before_acc = float(phase.get_group("before")["accuracy_ungated"].mean())
+    incident_acc = float(phase.get_group("incident")["accuracy_ungated"].mean())
+    hotfix_acc = float(phase.get_group("hotfix")["accuracy_served"].mean())
+    entries = {e["name"]: e for e in m["entries"]}
+    drift = m["drift"]
+    return [
+        Claim(
+            "clean_batch_passes",
+            "A clean batch passes the contract whole: nothing quarantined, not refused.",
+            passed=len(clean.quarantined) == 0 and not clean.refusal(params.max_bad_share),
+            measured={
+                "rows": clean.rows,
+                "quarantined_rows": len(clean.quarantined),
+                "batch_reasons": list(clean.batch_reasons),
+            },
+        ),
+        Claim(
+            "lazy_reports_every_failure",
+            "Lazy validation reports every kind of failure of a dirty batch in one pass.",
+            passed=set(m["one_pass"]) >= set(dirty.planted.values()),
+            measured={
+                "planted_kinds": sorted(set(dirty.planted.values())),
+                "reported_in_one_pass": sorted(m["one_pass"]),
+            },
+        ),
+        Claim(
+            "gate_loses_nothing",
+            "The gate splits the batch row for row: valid + quarantined = input, every planted "
+            "bad row quarantined with its reason, no clean row touched.",
+            passed=m["accounting"]["missing_rows"] == 0
+            and m["accounting"]["duplicated_rows"] == 0
+            and m["accounting"]["rows_changed"] == 0
+            and m["accounting"]["valid_rows"] + m["accounting"]["quarantined_rows"]
+            == m["accounting"]["input_rows"]
+            and quarantined_rows == planted_rows,
+            measured={
+                **m["accounting"],
+                "planted_bad_rows": len(planted_rows),
+                "planted_rows_caught": len(planted_rows & quarantined_rows),
+                "clean_rows_quarantined": len(quarantined_rows - planted_rows),
+                "bad_share": dirty_split.bad_share,
+                "by_reason": dirty_split.reason_counts(),
+            },
+        ),
+        Claim(
+            "gate_refuses_above_threshold",
+            f"A batch with more than {params.max_bad_share:.0%} bad rows is refused whole; "
+            "one below it is accepted with its bad rows quarantined.",
+            passed=bool(m["bad_split"].refusal(params.max_bad_share))
+            and not dirty_split.refusal(params.max_bad_share),
+            measured={
+                "max_bad_share": params.max_bad_share,
+                "accepted_batch_bad_share": dirty_split.bad_share,
+                "refused_batch_bad_share": m["bad_split"].bad_share,
+            },
+        ),
+        Claim(
+            "signature_accepts_unit_change",
+            "The MLflow signature accepts every unit change (it checks types, not meaning) and "
+            f"predictions flip for ≥ {params.min_flip_rate:.0%} of customers; it rejects only "
+            "a renamed column.",
+            passed=all(verdicts[n]["accepted"] for n in (*factor_names, "incident"))
+            and not verdicts["renamed_column"]["accepted"]
+            and all(flips[n] >= params.min_flip_rate for n in factor_names),
+            measured={f"flip_rate_{n}": flips.get(n, float("nan")) for n in factor_names}
+            | {
+                "incident_accepted": verdicts["incident"]["accepted"],
+                "renamed_column_accepted": verdicts["renamed_column"]["accepted"],
+            },
+        ),
+        Claim(
+            "contract_refuses_the_incident",
+            "The contract refuses the cents batch at the gate (range and category checks) and "
+            "the drift report points at exactly the broken columns.",
+            passed=bool(incident.refusal(params.max_bad_share))
+            and incident.bad_share == 1.0
+            and sorted(drift["incident"].drifted_features)
+            == sorted([CHARGES, *params.renamed_categories]),
+            measured={
+                "bad_share": incident.bad_share,
+                "by_reason": incident.reason_counts(),
+                "drifted_features": drift["incident"].drifted_features,
+            },
+        ),
+        Claim(
+            "distribution_check_catches_small_factors",
+            "×2 and ×3 pass the coarse range check, yet the batch-median expectation refuses "
+            "them and K-S drift flags only monthly_charges.",
+            passed=bool(small)
+            and all(
+                len(m["coarse"][n].quarantined) == 0
+                and not m["coarse"][n].refusal(params.max_bad_share)
+                and m["with_medians"][n].refusal(params.max_bad_share)
+                and drift[n].drifted_features == [CHARGES]
+                for n in small
+            ),
+            measured={
+                f"range_check_rows_failed_{n}": len(m["coarse"][n].quarantined) for n in small
+            }
+            | {f"median_check_refused_{n}": bool(m["with_medians"][n].batch_reasons) for n in small}
+            | {f"ks_p_value_{n}": drift[n][CHARGES].p_value for n in small},
+        ),
+        Claim(
+            "hotfix_restores_predictions",
+            "The versioned cents→euros conversion restores every prediction, and the daily "
+            "accuracy recovers to its pre-incident level.",
+            passed=len(fixed.quarantined) == 0
+            and not fixed.refusal(params.max_bad_share)
+            and flip_rate(p_before, m["p_fixed"]) == 0.0
+            and float(np.max(np.abs(p_before - m["p_fixed"]))) < 1e-9
+            and before_acc - incident_acc > params.recovery_tolerance
+            and abs(hotfix_acc - before_acc) < params.recovery_tolerance
+            and bool(
+                phase.get_group("incident")
+                .query(f"day < {params.hotfix_day}")["gate_refused"]
+                .all()
+            ),  # fmt: skip
+            measured={
+                "flip_rate_after_fix": flip_rate(p_before, m["p_fixed"]),
+                "max_abs_delta_p": float(np.max(np.abs(p_before - m["p_fixed"]))),
+                "accuracy_before": before_acc,
+                "accuracy_incident_ungated": incident_acc,
+                "accuracy_after_hotfix": hotfix_acc,
+                "incident_days_refused": int(stream["gate_refused"].sum()),
+            },
+        ),
+        Claim(
+            "versioned_data_reproduces_metric",
+            "Each data version is recorded by md5; checking out the pre-incident version "
+            "reproduces the pre-incident ROC-AUC exactly, and the hotfixed batch is "
+            "byte-identical to it.",
+            passed=m["metric_restored"] == m["metric_before"]
+            and entries["v3-hotfix-cents-to-euros"]["md5"] == entries["v1-before-incident"]["md5"]
+            and entries["v2-incident"]["md5"] != entries["v1-before-incident"]["md5"],
+            measured={
+                "roc_auc_recorded": m["metric_before"],
+                "roc_auc_checked_out": m["metric_restored"],
+                **{f"md5_{name}": e["md5"] for name, e in entries.items()},
+            },
+        ),
+    ]
