@@ -42,9 +42,7 @@ def text_table(
     columns, body = _cells(rows, columns, formats)
     if not columns:
         return ""
-    width = [
-        max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)
-    ]
+    width = _widths(columns, body)
     numeric = [all(_is_number(r[i]) for r in body) and bool(body) for i in range(len(columns))]
 
     def line(values: Sequence[str]) -> str:
@@ -69,15 +67,19 @@ def markdown_table(
     columns, body = _cells(rows, columns, formats)
     if not columns:
         return ""
-    width = [
-        max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)
-    ]
+    width = _widths(columns, body)
     lines = [
         "| " + " | ".join(c.ljust(width[i]) for i, c in enumerate(columns)) + " |",
         "|" + "|".join("-" * (w + 2) for w in width) + "|",
     ]
     lines += ["| " + " | ".join(v.ljust(width[i]) for i, v in enumerate(r)) + " |" for r in body]
     return "\n".join(lines)
+
+
+def _widths(columns: Sequence[str], body: Sequence[Sequence[str]]) -> list[int]:
+    return [
+        max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)
+    ]
 
 
 def _is_number(text: str) -> bool:
