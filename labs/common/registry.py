@@ -250,6 +250,9 @@ def register_version(
         if run_id is not None and active is not None and active.info.run_id == run_id:
             info = log_sklearn_model(model, registered_model_name=name, signature=signature)
         elif run_id is not None:
+            # MLflow refuses to resume a run of another experiment than the process's active
+            # one (set_experiment is global state): make the run's own experiment active.
+            mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
             with mlflow.start_run(run_id=run_id):
                 info = log_sklearn_model(model, registered_model_name=name, signature=signature)
         else:

@@ -128,6 +128,18 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def poll(self, expression: str, timeout: float = 5) -> Any:
+        """The value of ``expression`` once it is truthy (events such as ``toggle`` fire after
+        the action that caused them), or its last value after ``timeout`` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        value = self.js(expression)
+        while not value and time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = self.js(expression)
+        return value
+
     def press(self, key: str) -> None:
         """A real key press (keydown with its text, keyup), as a user types it."""
         code = {"Enter": 13}.get(key, ord(key.upper()) if len(key) == 1 else 0)

@@ -111,7 +111,8 @@ def test_index_renders_in_chromium_and_practice_mode_reveals(
     assert focused == order[order.index("drift") + 1]
     browser.press("Enter")
     assert browser.js(f"{VISIBLE}(document.querySelector('#q-{focused} p.answer'))")
-    assert "2 of" in browser.js("document.getElementById('practice-progress').innerText")
+    progress = "document.getElementById('practice-progress').innerText"
+    assert browser.poll(f"{progress}.includes('2 of')"), browser.js(progress)
 
     # Follow-up questions: asked first, their answer revealed on demand.
     follow_up = "#q-what_is_mlops details.follow-up"

@@ -10,6 +10,7 @@ import mlflow
 import pytest
 
 from labs.common.processes import free_port
+from labs.common.tracking import configure_tracking
 from pipelines.local import LocalPrefect, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -76,5 +77,6 @@ def test_deployment_run_completes_through_a_real_server(tmp_path: Path, sandbox_
     alive = subprocess.run(["pgrep", "-f", "--", f"--port {local.port}"], capture_output=True)
     assert alive.returncode == 1  # nothing left listening on the test's port
     # The run registered the first champion of a fresh model in the test's MLflow store.
+    configure_tracking()  # the session's store, whatever another test pointed MLflow at
     aliases = mlflow.MlflowClient().get_registered_model(name).aliases
     assert str(aliases["champion"]) == "1"
