@@ -77,3 +77,13 @@ def test_topic_lookup_names_the_valid_ids() -> None:
     assert topic("drift").experiment == "lab-drift"
     with pytest.raises(KeyError, match="labs: drift, testing, versioning"):
         topic("drfit")
+
+
+def test_every_ready_lab_has_a_test_that_reads_its_summary_through_the_contract(
+    repo_root: Path,
+) -> None:
+    for t in ready_labs():
+        test_file = repo_root / "tests" / "labs" / f"test_{t.id}.py"
+        assert test_file.exists(), t.id
+        assert "read_summary" in test_file.read_text(), f"{test_file} never validates its summary"
+        assert (repo_root / "labs" / t.id / "__main__.py").read_text().count("lab_main(") == 1
