@@ -69,6 +69,12 @@ def start(
     env = local.env(extra_env)
     server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     if not _alive(local.home / "server.pid"):
+        user = port_user(local.port)
+        if user is not None:  # a server we did not start: fail now, not after the timeout
+            raise PortInUseError(
+                f"port {local.port} on 127.0.0.1 is in use by {user}; stop it or choose "
+                f"another port (PREFECT_PORT=4300 make prefect-up)"
+            )
         _spawn(
             [
                 str(bin_dir / "prefect"),
@@ -88,6 +94,7 @@ def start(
         timeout,
         "Prefect server",
         local.home / "server.log",
+        alive=lambda: _alive(local.home / "server.pid"),
     )
     if not _alive(local.home / "serve.pid"):
         _spawn([sys.executable, "-m", "pipelines.serve"], local.home / "serve", env)
@@ -96,6 +103,7 @@ def start(
         timeout,
         f"deployment {DEPLOYMENT}",
         local.home / "serve.log",
+        alive=lambda: _alive(local.home / "serve.pid"),
     )
 
 
@@ -126,17 +134,53 @@ def deployment_id(local: LocalPrefect) -> str | None:
     return found.get("id") if isinstance(found, dict) else None
 
 
+class PortInUseError(RuntimeError):
+    """The port is taken by a process prefect-up did not start."""
+
+
+def port_user(port: int) -> str | None:
+    """None if nothing listens on 127.0.0.1:``port``, else what does (``ss`` where present)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return None
+        except OSError:
+            pass
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    users = " ".join(out.split()[5:]) if out.strip() else ""
+    return users or "another process"
+
+
 def wait_until(
-    check: Callable[[], bool], timeout: float, what: str, log: Path | None = None
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll ``check`` every 0.5 s; on timeout fail with the end of the process log."""
+    """Poll ``check`` every 0.5 s; fail with the end of the process log on timeout, or at once
+    when ``alive`` says the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
+        if alive is not None and not alive():
+            raise TimeoutError(f"{what} exited before it was ready; {_tail(log)}")
         time.sleep(0.5)
-    tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else "(no log)"
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s; end of {log}:\n{tail}")
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s; {_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    text = log.read_text(errors="replace")[-2000:] if log and log.exists() else "(no log)"
+    return f"end of {log}:\n{text}"
 
 
 def _spawn(cmd: list[str], stem: Path, env: Mapping[str, str]) -> int:
@@ -157,6 +201,9 @@ def _spawn(cmd: list[str], stem: Path, env: Mapping[str, str]) -> int:
 def _alive(pid_file: Path) -> bool:
     try:
         pid = int(pid_file.read_text())
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our dead child
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return False
@@ -193,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             start(local)
-        except TimeoutError as err:
+        except (TimeoutError, PortInUseError) as err:
             print(f"prefect-up: {err}", file=sys.stderr)
             stop(local)
             return 1
