@@ -126,12 +126,12 @@ def promote(
             client.set_model_version_tag(name, version, tag, current)
         client.set_registered_model_alias(name, alias, version)
     move = _audit(audit_log, name, alias, "promote", current, version, reason)
-    if previous and current is not None and current != version:
-        client.set_registered_model_alias(name, previous, current)
-        _audit(audit_log, name, previous, "set", None, current, f"replaced by v{version}")
     if retire and retire != alias and alias_version(client, name, retire) == version:
         client.delete_registered_model_alias(name, retire)
         _audit(audit_log, name, retire, "retire", version, None, f"promoted to {alias}")
+    if previous and current is not None and current != version:
+        client.set_registered_model_alias(name, previous, current)
+        _audit(audit_log, name, previous, "set", None, current, f"replaced by v{version}")
     return move
 
 

@@ -27,12 +27,10 @@ from labs.common.data import FEATURES, TARGET, make_churn_data
 from labs.common.model import TrainParams, evaluate_model, train_model
 from labs.common.params import params_for
 from labs.common.paths import resolve
+from labs.common.registry import PREVIOUS  # the replaced champion: a one-step rollback
 from labs.common.schema import InvalidBatchError, quarantine, validate_batch
 from labs.retraining.config import RetrainConfig
 from labs.retraining.outcome import Champion, Decision, Outcome, score_text
-
-PREVIOUS = "previous"  # alias kept on the replaced champion, for a one-step rollback
-
 
 # --- the steps ------------------------------------------------------------------------------
 
@@ -194,7 +192,7 @@ def promote_or_keep(
     the replaced version keeps the alias ``previous``. Returns (action, reason)."""
     import mlflow
 
-    from labs.common.registry import promote, set_alias
+    from labs.common.registry import promote, repair
     from labs.common.tracking import configure_tracking
 
     if challenger_score < config.absolute_floor:
@@ -213,16 +211,17 @@ def promote_or_keep(
     why = f"challenger {challenger_score:.3f} beats champion " + (
         f"{champion_score:.3f} + margin {config.margin}" if champion_score is not None else "(none)"
     )
-    promote(client, config.model_name, challenger_version, reason=why, audit_log=audit_log)
-    if champion.version is not None and champion.version != challenger_version:
-        set_alias(
-            client,
-            config.model_name,
-            PREVIOUS,
-            champion.version,
-            reason=f"replaced by v{challenger_version}",
-            audit_log=audit_log,
-        )
+    # A run killed between alias moves leaves the registry for this call to mend first; then
+    # one promote moves champion and points `previous` at the replaced version (crash-safe).
+    repair(client, config.model_name, audit_log=audit_log, previous=PREVIOUS)
+    promote(
+        client,
+        config.model_name,
+        challenger_version,
+        reason=why,
+        audit_log=audit_log,
+        previous=PREVIOUS,
+    )
     return "promoted", why
 
 
