@@ -125,7 +125,14 @@ def test_index_renders_in_chromium_and_practice_mode_reveals(
 
     assert browser.problems() == []
     shot = browser.screenshot(project / "reports" / "index.png")
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    head = shot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    # What was drawn: the full page at the viewport's width, as tall as the rendered document.
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    page_width = browser.js("document.documentElement.scrollWidth")
+    page_height = min(browser.js("document.documentElement.scrollHeight"), 12000)
+    assert abs(width - page_width) <= 2 and abs(height - page_height) <= 2, (width, height)
+    assert height > browser.js("window.innerHeight")  # every card, not one screen
 
 
 def test_a_broken_summary_renders_as_an_error_card(
