@@ -43,7 +43,8 @@ def register_model() -> tuple[str, dict]:
 
     from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
     from labs.common.model import TrainParams, train_model
-    from labs.common.registry import promote, register_version
+    from labs.common.registration import register_version
+    from labs.common.registry import promote
     from labs.common.tracking import audit_log_path
 
     frame = make_churn_data(3000, seed=1)

@@ -20,16 +20,15 @@ and the sha256 of the model file.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from labs.common.errors import Refusal
 
@@ -204,95 +203,6 @@ def rollback(
         ) from err
     client.set_registered_model_alias(name, alias, previous)
     return _audit(audit_log, name, alias, "rollback", current, previous, reason)
-
-
-def find_version(client: MlflowClient, name: str, sha: str) -> str | None:
-    """The newest version of ``name`` registered for exactly these model bytes, or None."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = client.search_model_versions(f"name='{name}' and tags.{SHA_TAG}='{sha}'")
-    except MlflowException:  # the registered model does not exist yet
-        return None
-    return str(max(int(v.version) for v in found)) if found else None
-
-
-def register_version(
-    client: MlflowClient,
-    name: str,
-    model: Any,
-    *,
-    experiment: str,
-    run_name: str = "register",
-    run_id: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    signature: Any = None,
-) -> tuple[str, bool]:
-    """Find-or-register ``model`` as a version of ``name``, keyed by the sha256 of its bytes.
-
-    Returns ``(version, created)``. The same bytes always map to the same version, also when
-    two processes register at the same moment: search and registration happen under one
-    lock per (tracking store, model name), so the second finds the first's version instead
-    of adding a duplicate. The model is logged into run ``run_id`` if given, else into a new
-    run of ``experiment``; ``tags`` (lineage) are set on a new version.
-    """
-    import mlflow
-
-    from labs.common.tracking import log_sklearn_model, model_sha256, start_run
-
-    sha = model_sha256(model)
-    with _registry_lock(name):
-        version = find_version(client, name, sha)
-        if version is not None:
-            _record_artifact_sha(client, name, version)
-            return version, False
-        active = mlflow.active_run()
-        if run_id is not None and active is not None and active.info.run_id == run_id:
-            info = log_sklearn_model(model, registered_model_name=name, signature=signature)
-        elif run_id is not None:
-            # MLflow refuses to resume a run of another experiment than the process's active
-            # one (set_experiment is global state): make the run's own experiment active.
-            mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
-            with mlflow.start_run(run_id=run_id):
-                info = log_sklearn_model(model, registered_model_name=name, signature=signature)
-        else:
-            with start_run(experiment, run_name, {SHA_TAG: sha}):
-                info = log_sklearn_model(model, registered_model_name=name, signature=signature)
-        version = str(info.registered_model_version)
-        for key, value in {**(tags or {}), SHA_TAG: sha}.items():
-            client.set_model_version_tag(name, version, key, value)
-    return version, True
-
-
-def _record_artifact_sha(client: MlflowClient, name: str, version: str) -> None:
-    """A version registered before artifact hashes were recorded gets one now (trust on first
-    use); from then on every load verifies the bytes against it."""
-    from labs.common.tracking import ARTIFACT_SHA_TAG, file_sha256, logged_model_file
-
-    mv = client.get_model_version(name, version)
-    if not mv.tags.get(ARTIFACT_SHA_TAG):
-        sha = file_sha256(logged_model_file(f"models:/{name}/{version}"))
-        client.set_model_version_tag(name, version, ARTIFACT_SHA_TAG, sha)
-
-
-@contextlib.contextmanager
-def _registry_lock(name: str) -> Iterator[None]:
-    """An exclusive lock per tracking store and model name (a file lock: processes on this
-    machine; a shared tracking server would need its own check-and-set)."""
-    import fcntl
-    import hashlib
-    import tempfile
-
-    from labs.common.tracking import tracking_uri
-
-    key = hashlib.sha1(f"{tracking_uri()}|{name}".encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"mlops-labs-registry-{key}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 OWNER_TAG = "created_by"  # on a lab's own registered model: the only kind a lab may delete

@@ -64,14 +64,8 @@ def train(train_csv: Path, model_path: Path) -> str:
     from mlflow.models import infer_signature
 
     from labs.common.model import TrainParams, train_model
-    from labs.common.registry import (
-        CHAMPION,
-        MODEL_NAME,
-        SHA_TAG,
-        alias_version,
-        promote,
-        register_version,
-    )
+    from labs.common.registration import register_version
+    from labs.common.registry import CHAMPION, MODEL_NAME, SHA_TAG, alias_version, promote
     from labs.common.tracking import audit_log_path, dump_model, start_run
 
     params = params_for(TrainParams, "train")
@@ -117,7 +111,8 @@ def evaluate(model_path: Path, holdout_csv: Path, metrics_path: Path, plots_dir:
 
     from labs.common.model import evaluate_model, split_xy
     from labs.common.plots import new_figure, save_figure, unit_interval
-    from labs.common.registry import MODEL_NAME, find_version
+    from labs.common.registration import find_version
+    from labs.common.registry import MODEL_NAME
     from labs.common.tracking import configure_tracking, file_sha256, load_model_file
 
     p = load_params("evaluate")

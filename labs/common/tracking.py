@@ -293,7 +293,7 @@ def load_sklearn_model(model_uri: str) -> Any:
         if not expected:
             raise UntrustedModelError(
                 f"{model_uri} has no recorded {ARTIFACT_SHA_TAG}, so its bytes cannot be "
-                "verified; register it through the project (registry.register_version)"
+                "verified; register it through the project (registration.register_version)"
             )
     path = logged_model_file(model_uri)
     if expected is not None:

@@ -196,7 +196,8 @@ def register_champion(model_file: str, name: str) -> tuple[str, str]:
     """
     import mlflow
 
-    from labs.common.registry import CHAMPION, promote, register_version
+    from labs.common.registration import register_version
+    from labs.common.registry import CHAMPION, promote
     from labs.common.tracking import audit_log_path, configure_tracking, load_model_file
 
     configure_tracking()

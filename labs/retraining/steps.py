@@ -157,7 +157,8 @@ def register_challenger(model: Any, config: RetrainConfig, run_id: str) -> str:
     bytes: a retry finds the version already registered instead of adding a second one."""
     import mlflow
 
-    from labs.common.registry import CHALLENGER, register_version, set_alias
+    from labs.common.registration import register_version
+    from labs.common.registry import CHALLENGER, set_alias
     from labs.common.tracking import configure_tracking
 
     configure_tracking()

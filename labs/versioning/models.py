@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labs.common.registration import register_version
 from labs.common.registry import (
     CHALLENGER,
     CHAMPION,
@@ -20,7 +21,6 @@ from labs.common.registry import (
     missing_lineage,
     promote,
     read_audit_log,
-    register_version,
     rollback,
     set_alias,
 )

@@ -1,7 +1,7 @@
 """Team work: teammates' processes register versions of the same model at the same moment.
 
 Each writer is a separate interpreter holding its own model file. All are released by one
-start signal and register through :func:`labs.common.registry.register_version`, the one
+start signal and register through :func:`labs.common.registration.register_version`, the one
 find-or-register path of the project (keyed by the model's sha256, under a lock). Afterwards
 every version they made is loaded back from the registry and must serve exactly its own
 writer's model: nothing overwritten, no number reused, no duplicate for the same bytes.
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labs.common.processes import stop_process_group
-from labs.common.registry import CHAMPION, alias_version, register_version, retry_on_locked
+from labs.common.registration import register_version
+from labs.common.registry import CHAMPION, alias_version, retry_on_locked
 from labs.versioning.models import EXPERIMENT, predict
 
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ import skops.io
 
 from labs.common.data import make_churn_data
 from labs.common.model import TrainParams, split_xy, train_model
-from labs.common.registry import SHA_TAG, register_version
+from labs.common.registration import register_version
+from labs.common.registry import SHA_TAG
 from labs.common.tracking import (
     ALLOWED_TYPES,
     ARTIFACT_SHA_TAG,

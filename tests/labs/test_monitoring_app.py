@@ -360,7 +360,8 @@ def test_prediction_log_loses_nothing_under_concurrent_writers(tmp_path) -> None
 def registered(model: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     import mlflow
 
-    from labs.common.registry import promote, register_version
+    from labs.common.registration import register_version
+    from labs.common.registry import promote
 
     client = mlflow.MlflowClient()
     name = "monitoring-app-test"
