@@ -1,4 +1,6 @@
-"""The evidence index, built from summaries the real writer wrote, asserted from the HTML."""
+"""The evidence index (labs/index), built from summaries the real writer wrote, asserted from
+the HTML: every seed question has a card, a lab's claims and numbers are shown, failing, stale,
+planned and broken evidence is marked, and the page opens from any folder."""
 
 from __future__ import annotations
 
