@@ -37,14 +37,17 @@ def lab_main(
     model), 130 on Ctrl-C (a lab stops what it started in its own ``finally`` blocks).
     Library chatter (INFO logs, warnings) is off unless ``-v``.
     """
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    with contextlib.nullcontext() if verbose else quiet_libraries():
+        return _run_lab(topic, section, params_cls, run)
+
+
+def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabResult]) -> int:
     from labs.common.catalogue import topic as catalogue_topic
     from labs.common.params import params_for
     from labs.common.paths import reports_dir
 
-    args = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in args or "--verbose" in args
-    if not verbose:
-        quiet_libraries()
     entry = catalogue_topic(topic)
     print(f"Lab {topic} — {entry.question}", flush=True)
     try:
@@ -113,16 +116,39 @@ def run_lock(out_dir: Path, topic: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def quiet_libraries() -> None:
-    """INFO logs and warnings of MLflow, Prefect, Evidently and friends off (``-v`` keeps them)."""
+_QUIET_LOGGERS = ("mlflow", "alembic", "prefect", "evidently", "httpx", "urllib3", "numba", "shap")
+_QUIET_ENV = {
+    "PYTHONWARNINGS": "ignore",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """INFO logs and warnings of MLflow, Prefect, Evidently and friends off while a lab runs
+    (``-v`` keeps them), in this process and in every process the lab starts (sidecars,
+    servers, DVC stages). Everything is put back on exit: a lab run inside a longer-lived
+    process (a test session, a notebook) must not silence that process's Prefect flow logs."""
     import logging
     import os
     import warnings
 
-    warnings.filterwarnings("ignore")
-    # The same in every process a lab starts (sidecars, servers, DVC stages).
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic", "prefect", "evidently", "httpx", "urllib3", "numba", "shap"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    env = {key: os.environ.get(key) for key in _QUIET_ENV}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        for key, value in _QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+            for key, value in env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

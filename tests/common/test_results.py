@@ -220,3 +220,40 @@ def test_the_same_lab_twice_at_once_is_refused_naming_the_pid(tmp_path: Path, ca
                 pass  # pragma: no cover
     with run_lock(tmp_path, "demo"):  # released: the next run goes ahead
         pass
+
+
+def test_lab_main_puts_library_logging_back_when_it_returns(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A lab run in-process (a test session, a notebook) must not leave Prefect's loggers at
+    WARNING: that silently dropped every flow-run log line later in the same process."""
+    import logging
+    import os
+    from dataclasses import dataclass
+
+    from labs.common.entry import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    seen: dict[str, object] = {}
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        seen["prefect"] = logging.getLogger("prefect").level
+        seen["env"] = os.environ.get("PREFECT_LOGGING_LEVEL")
+        return make_result(params.passed)
+
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL", raising=False)
+    before = logging.getLogger("prefect").level
+    logging.getLogger("prefect").setLevel(logging.INFO)
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    try:
+        assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 0
+        assert seen == {"prefect": logging.WARNING, "env": "WARNING"}  # quiet while it runs
+        assert logging.getLogger("prefect").level == logging.INFO  # and put back after
+        assert "PREFECT_LOGGING_LEVEL" not in os.environ
+    finally:
+        logging.getLogger("prefect").setLevel(before)
