@@ -13,7 +13,7 @@ Prints the figures; writes reports/bench/monitoring.json.
 Our endpoint does more per request than MLflow's — schema validation, a SQLite write of the
 prediction log, Prometheus metrics — and still wins, because it scores the logistic
 regression with numpy instead of calling scikit-learn's validated ``predict`` per request
-(see ``labs/monitoring/app.py``). Uses a throw-away MLflow store; leaves nothing behind.
+(see ``labs/common/serving/app.py``). Uses a throw-away MLflow store; leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def summary(seconds: list[float]) -> dict[str, float]:
 def main() -> int:
     import httpx
 
+    from labs.common.serving.server import serve_in_background
     from labs.common.tracking import OFFLINE_ENV
-    from labs.monitoring.server import serve_in_background
 
     os.environ.update(OFFLINE_ENV)
     with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:

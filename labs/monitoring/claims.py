@@ -11,7 +11,7 @@ import math
 
 from labs.common.replay import VALID, ReplayResult
 from labs.common.results import Claim
-from labs.monitoring.metrics import histogram_quantile, parse_metrics, series
+from labs.common.serving.metrics import histogram_quantile, parse_metrics, series
 from labs.monitoring.monitor import Alert, DayReport, Reference
 from labs.monitoring.params import MonitoringParams
 

@@ -30,6 +30,7 @@ from labs.common.data import FEATURES, PROBA, TARGET, make_churn_data, make_prod
 from labs.common.model import TrainParams, split_xy, train_model
 from labs.common.replay import VALID, replay
 from labs.common.results import LabResult, artifact_path, claim_metrics
+from labs.common.serving.predlog import log_counts, remove_log
 from labs.common.sidecar import sidecar
 from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_tracking
 from labs.monitoring.alerts import read_alerts
@@ -37,7 +38,6 @@ from labs.monitoring.claims import make_claims
 from labs.monitoring.dashboard import plot_dashboard
 from labs.monitoring.monitor import Alert, DayReport, Reference
 from labs.monitoring.params import MonitoringParams
-from labs.monitoring.predlog import log_counts, remove_log
 from labs.monitoring.report import daily_text, story, worst_day_report
 from labs.monitoring.steps import MonitorJob, daily_table, run_monitor_job, worst_day
 from labs.monitoring.traffic import label_feed, latency_by_day, stream_requests
@@ -57,7 +57,7 @@ def run(
     ``on_quality_alert`` is called once per new quality incident (e.g. to start the retraining
     flow); the lab always records the request and reports it.
     """
-    from labs.monitoring.server import serve_in_background
+    from labs.common.serving.server import serve_in_background
 
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path, alert_path = out_dir / "predictions.sqlite", out_dir / "alerts.jsonl"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from labs.common.data import DAY, FEATURES, LABEL, PROBA, TARGET
+from labs.common.serving.predlog import read_predictions
 from labs.common.tables import text_table
 from labs.monitoring.monitor import Alert, Reference, join_outcomes
 from labs.monitoring.params import MonitoringParams
-from labs.monitoring.predlog import read_predictions
 
 
 def worst_day_report(

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from labs.common.data import CATEGORICAL_FEATURES, CATEGORIES, DAY
+from labs.common.serving.predlog import read_predictions
 from labs.monitoring.alerts import append_alerts, firing_before, push_to_server, retrain_trigger
 from labs.monitoring.monitor import (
     QUALITY_METRICS,
@@ -31,7 +32,6 @@ from labs.monitoring.monitor import (
     Reference,
     join_outcomes,
 )
-from labs.monitoring.predlog import read_predictions
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""The serving app: scores like the model, refuses bad input with a 422 (fuzzed), counts
-everything in /metrics, loses no request under concurrent load, fails clearly on a bad URI."""
+"""The shared serving app (labs/common/serving): exact scores, readable 4xx, metrics, the log."""
 
 from __future__ import annotations
 
@@ -25,11 +24,11 @@ from labs.common.data import (
     make_churn_data,
 )
 from labs.common.model import TrainParams, train_model
-from labs.monitoring.app import create_app
-from labs.monitoring.metrics import parse_metrics
-from labs.monitoring.predlog import PredictionLog, log_counts, read_predictions
-from labs.monitoring.schema import MAX_BATCH_ROWS
-from labs.monitoring.scoring import LoadedModel, ModelLoadError, build_scorer, load_model
+from labs.common.serving.app import create_app
+from labs.common.serving.metrics import parse_metrics
+from labs.common.serving.predlog import PredictionLog, log_counts, read_predictions
+from labs.common.serving.schema import MAX_BATCH_ROWS
+from labs.common.serving.scoring import LoadedModel, ModelLoadError, build_scorer, load_model
 
 
 def rows_of(n: int, seed: int = 3) -> list[dict[str, Any]]:
@@ -125,8 +124,8 @@ def test_predict_scores_exactly_like_the_model_and_logs_the_request(
 
 
 def test_compiled_scorer_equals_sklearn_and_other_models_fall_back(model) -> None:
-    from labs.monitoring.schema import CustomerRow
-    from labs.monitoring.scoring import rows_frame as _frame
+    from labs.common.serving.schema import CustomerRow
+    from labs.common.serving.scoring import rows_frame as _frame
 
     rows = [CustomerRow(**r) for r in rows_of(2000, seed=9)]
     scorer, kind = build_scorer(model)
@@ -389,7 +388,7 @@ def test_bad_model_uri_is_a_clear_startup_error(registered, uri, tmp_path, capsy
     with pytest.raises(ModelLoadError, match=r"cannot load model .* from tracking store"):
         with AppClient(app):
             pass
-    from labs.monitoring.server import main
+    from labs.common.serving.server import main
 
     assert main(["--model-uri", uri, "--port", "1"]) == 2
     err = capsys.readouterr().err
@@ -400,7 +399,7 @@ def test_bad_model_uri_is_a_clear_startup_error(registered, uri, tmp_path, capsy
 @pytest.mark.integration
 def test_background_server_with_bad_uri_fails_fast_with_its_message(tmp_path) -> None:
     from labs.common.processes import ProcessStartError
-    from labs.monitoring.server import serve_in_background
+    from labs.common.serving.server import serve_in_background
 
     with pytest.raises(ProcessStartError, match=r"exited with code 2[\s\S]*cannot load model"):
         with serve_in_background("models:/no-such-model@champion", log_path=tmp_path / "p.sqlite"):

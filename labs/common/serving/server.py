@@ -1,4 +1,4 @@
-"""Run the serving app: in the foreground (``python -m labs.monitoring.server``) or as a managed
+"""Run the serving app: in the foreground (``python -m labs.common.serving.server``) or as a managed
 background process (:func:`serve_in_background`, for labs, tests and benchmarks).
 
 The background server is started through :func:`labs.common.processes.serve_process`: its own
@@ -93,7 +93,7 @@ def serve_in_background(
     # The child reads the same MLflow store as the caller, whether set by env or by default.
     env = {**os.environ, **OFFLINE_ENV, "MLFLOW_TRACKING_URI": tracking_uri()}
     command = [
-        sys.executable, "-m", "labs.monitoring.server",
+        sys.executable, "-m", "labs.common.serving.server",
         "--model-uri", model_uri or "-", "--port", str(port), "--log-path", str(log_path),
     ]  # fmt: skip
     with serve_process(
@@ -111,7 +111,9 @@ def serve_in_background(
 
 def main(argv: list[str] | None = None) -> int:
     """Serve ``--model-uri`` on 127.0.0.1 with one worker until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m labs.monitoring.server", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m labs.common.serving.server", description=__doc__
+    )
     parser.add_argument(
         "--model-uri",
         default="models:/churn-model@champion",
@@ -126,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from labs.common.serving.app import create_app
+    from labs.common.serving.scoring import ModelLoadError, load_model, warm_up
     from labs.common.tracking import offline_env
-    from labs.monitoring.app import create_app
-    from labs.monitoring.scoring import ModelLoadError, load_model, warm_up
 
     offline_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -20,9 +20,9 @@ import numpy as np
 
 from labs.common.data import CATEGORICAL_FEATURES, CATEGORIES, FEATURES, NUMERIC_FEATURES
 from labs.common.data import NUMERIC_RANGES as R
-from labs.monitoring.schema import CustomerRow
+from labs.common.serving.schema import CustomerRow
 
-logger = logging.getLogger("labs.monitoring.scoring")
+logger = logging.getLogger("labs.common.serving.scoring")
 
 
 class ModelLoadError(RuntimeError):

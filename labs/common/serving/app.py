@@ -33,12 +33,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from labs.common.data import FEATURES
-from labs.monitoring.metrics import Instrument, ServingMetrics
-from labs.monitoring.predlog import DuplicateRequestError, PredictionLog
-from labs.monitoring.schema import MAX_BATCH_ROWS, MonitoringUpdate, PredictRequest
-from labs.monitoring.scoring import LoadedModel, load_model
+from labs.common.serving.metrics import Instrument, ServingMetrics
+from labs.common.serving.predlog import DuplicateRequestError, PredictionLog
+from labs.common.serving.schema import MAX_BATCH_ROWS, MonitoringUpdate, PredictRequest
+from labs.common.serving.scoring import LoadedModel, load_model
 
-logger = logging.getLogger("labs.monitoring.app")
+logger = logging.getLogger("labs.common.serving.app")
 
 MAX_BODY_BYTES = 1_000_000  # 1000 rows of JSON are ~200 kB; anything far bigger is not a batch
 MAX_PROBLEMS_SHOWN = 20
