@@ -79,6 +79,7 @@ TOPICS: tuple[Topic, ...] = (
         "an MLflow model or a REST service, and ship it in a container or a serverless handler; "
         "check that every package predicts the same as the trained model.",
         "basics",
+        "ready",
     ),
     Topic(
         "monitoring",

@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the model to serve; '-' reads it from stdin after warming up",
     )
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--host", default=HOST, help="bind address (0.0.0.0 only inside a container)"
+    )
     parser.add_argument("--log-path", type=Path, default=None, help="prediction log (SQLite)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
@@ -149,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     log_path = args.log_path or default_log_path()
     print(
         f"serve: {loaded.uri} (version {loaded.version}, {loaded.scorer_kind} scorer) on "
-        f"http://{HOST}:{args.port}, predictions → {log_path}",
+        f"http://{args.host}:{args.port}, predictions → {log_path}",
         flush=True,
     )
     app = create_app(args.model_uri, log_path, loaded=loaded)
-    uvicorn.run(app, host=HOST, port=args.port, workers=1, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
     return 0
 
 

@@ -1,0 +1,261 @@
+"""Packaging one trained model every way, measured side by side.
+
+The churn pipeline (scaling, one-hot encoding, logistic regression) is trained once, then
+packaged as a pickle (joblib), a skops file, an ONNX graph and an MLflow model. A fresh
+process loads each one — a new server or a Lambda cold start pays exactly that — and scores
+one row and a batch; every package's predictions are compared with the in-memory model's.
+
+Then the same model is delivered three ways: behind the project's REST serving app, as a
+serverless ``handler(event, context)`` (mangum around the same FastAPI app, cold vs warm, skops
+vs ONNX), and as a container — the build context ``mlflow models generate-dockerfile`` writes,
+inspected, next to the project's own Dockerfile rendered from the lock file.
+
+Safety is measured too: a pickle carrying a harmless planted payload runs it at load, the same
+intent in a skops file is refused by the project's exact-type allowlist, and an ONNX file has
+nowhere to put code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import labs
+from labs.common.catalogue import topic
+from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
+from labs.common.model import TrainParams, train_model
+from labs.common.results import LabResult, artifact_path, claim_metrics
+from labs.packaging import formats as F
+from labs.packaging.claims import make_claims
+from labs.packaging.container import check_dockerfile, generate_mlflow_context, render_dockerfile
+from labs.packaging.measure import (
+    directory_bytes,
+    measure_rest,
+    onnx_in_process,
+    parity,
+    run_probe,
+)
+from labs.packaging.report import format_table, package_rows, plot_packages
+
+QUESTION = topic("packaging").question
+EXPERIMENT = topic("packaging").experiment
+REPO = Path(labs.__file__).resolve().parents[1]  # where the code and the lock file live
+COMMITTED_DOCKERFILE = Path(__file__).with_name("Dockerfile")
+
+
+@dataclass(frozen=True)
+class PackagingParams:
+    """Parameters of the packaging lab (``params.yaml`` → ``packaging``)."""
+
+    seed: int = 7
+    train_rows: int = 4000
+    parity_rows: int = 3000
+    batch_rows: int = 1000
+    one_row_repeats: int = 30
+    batch_repeats: int = 5
+    forest_trees: int = 50
+    onnx_linear_tolerance: float = 1e-5
+    tree_flip_share_limit: float = 0.01
+    probe_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name, least in (
+            ("train_rows", 200),
+            ("parity_rows", 100),
+            ("batch_rows", 2),
+            ("one_row_repeats", 3),
+            ("batch_repeats", 1),
+            ("forest_trees", 2),
+        ):
+            if int(getattr(self, name)) < least:
+                raise ValueError(
+                    f"packaging.{name} must be >= {least}, got {getattr(self, name)!r}"
+                )
+        if self.batch_rows > min(self.parity_rows, 1000):
+            raise ValueError("packaging.batch_rows must be <= parity_rows and <= 1000 (API limit)")
+        if not 0 < self.onnx_linear_tolerance < 1:
+            raise ValueError("packaging.onnx_linear_tolerance must be in (0, 1)")
+        if not 0 < self.tree_flip_share_limit < 1:
+            raise ValueError("packaging.tree_flip_share_limit must be in (0, 1)")
+        if self.probe_timeout_s <= 0:
+            raise ValueError("packaging.probe_timeout_s must be > 0")
+
+
+def run(
+    params: PackagingParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+) -> LabResult:
+    """Train once, package every way, measure each package cold and warm, check safety."""
+    import mlflow
+
+    from labs.common.tracking import log_sklearn_model, start_run
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / "packages"
+    shutil.rmtree(work, ignore_errors=True)  # old markers would fake a payload run
+    work.mkdir()
+
+    # --- one model, and the rows every package must score the same ---------------------
+    train = make_churn_data(params.train_rows, seed=params.seed)
+    evaluation = make_churn_data(params.parity_rows, seed=params.seed + 1)
+    echo(f"Training the churn pipeline on {len(train)} customers (logistic regression) …")
+    model = train_model(train, TrainParams(seed=params.seed))
+    columns = F.columns_of(evaluation)
+    reference = model.predict_proba(F.plain_frame(columns))[:, 1]
+    np.savez(work / "rows.npz", **columns)
+    bodies = _request_bodies(evaluation, params.batch_rows, work)
+
+    echo("Writing it as pickle (joblib), skops, ONNX and an MLflow model, plus planted files …")
+    paths = {
+        F.PICKLE: F.write_pickle(model, work / F.FILE_NAMES[F.PICKLE]),
+        F.SKOPS: F.write_skops(model, work / F.FILE_NAMES[F.SKOPS]),
+        F.ONNX: F.write_onnx(model, work / F.FILE_NAMES[F.ONNX]),
+        F.PYFUNC: F.write_pyfunc(model, work / "mlflow-model", evaluation.head(20)),
+    }
+    planted_dir = work / "planted"
+    planted_dir.mkdir()
+    planted = {
+        F.PICKLE: F.write_planted_pickle(
+            model, planted_dir / "model.joblib", planted_dir / "pickle.ran"
+        ),
+        F.SKOPS: F.write_planted_skops(
+            model, planted_dir / "model.skops", planted_dir / "skops.ran"
+        ),
+        F.ONNX: F.write_planted_onnx(model, planted_dir / "model.onnx", planted_dir / "onnx.ran"),
+    }
+    markers = {F.PICKLE: "pickle.ran", F.SKOPS: "skops.ran", F.ONNX: "onnx.ran"}
+
+    # --- each format in a fresh process ---------------------------------------------------
+    probes: dict[str, dict[str, Any]] = {}
+    for fmt in F.FORMATS:
+        echo(f"Cold process: loading {fmt} and scoring 1 row, {params.batch_rows} rows, all rows …")
+        spec: dict[str, Any] = {
+            "mode": "format",
+            "format": fmt,
+            "path": str(paths[fmt]),
+            "features": list(FEATURES),
+            "data": str(work / "rows.npz"),
+            "batch_rows": params.batch_rows,
+            "one_row_repeats": params.one_row_repeats,
+            "batch_repeats": params.batch_repeats,
+            "out": str(work / f"proba-{fmt.replace('/', '-')}.npy"),
+        }
+        if fmt in planted:
+            spec["planted"] = {
+                "path": str(planted[fmt]),
+                "marker": str(planted_dir / markers[fmt]),
+                "trust_all_marker": str(planted_dir / "skops-trust-all.ran"),
+            }
+        probes[fmt] = run_probe(spec, params.probe_timeout_s)
+        probes[fmt]["size_bytes"] = directory_bytes(paths[fmt])
+        probes[fmt]["parity"] = parity(reference, np.load(spec["out"]))
+    probes[F.ONNX]["planted"]["surface"] = F.onnx_code_surface(planted[F.ONNX])
+
+    # --- serverless: the serving app behind a Lambda handler, cold and warm ----------------
+    handlers: dict[str, dict[str, Any]] = {}
+    for kind, artefact in (("sklearn", paths[F.SKOPS]), ("onnx", paths[F.ONNX])):
+        echo(f"Cold process: Lambda-style handler with the {kind} artefact, then warm calls …")
+        result = run_probe(
+            {
+                "mode": "serverless",
+                "kind": kind,
+                "path": str(artefact),
+                "log": str(work / f"lambda-{kind}.sqlite"),
+                "one_row_body": str(bodies["one"]),
+                "batch_body": str(bodies["batch"]),
+                "one_row_repeats": params.one_row_repeats,
+                "batch_repeats": params.batch_repeats,
+            },
+            params.probe_timeout_s,
+        )
+        result["parity"] = parity(reference[: params.batch_rows], np.array(result.pop("proba")))
+        handlers[kind] = result
+
+    # --- a tree ensemble through ONNX: float32 thresholds -----------------------------------
+    echo(f"Random forest ({params.forest_trees} trees) through ONNX: float32 parity …")
+    forest = train_model(
+        train,
+        TrainParams(model_type="random_forest", n_estimators=params.forest_trees, seed=params.seed),
+    )
+    forest_path = F.write_onnx(forest, work / "forest.onnx")
+    forest_parity = parity(
+        forest.predict_proba(F.plain_frame(columns))[:, 1],
+        onnx_in_process(forest, forest_path, columns),
+    )
+    forest_parity["size_bytes"] = forest_path.stat().st_size
+
+    with start_run(EXPERIMENT, "packaging-lab", asdict(params)) as mlflow_run:
+        # --- REST: the project's serving app, same model from the MLflow run ----------------
+        echo("Logging the model to MLflow and serving it with the project's REST app …")
+        info = log_sklearn_model(model, name="model")
+        rest = measure_rest(
+            info.model_uri,
+            bodies["one"].read_text(),
+            bodies["batch"].read_text(),
+            (params.one_row_repeats, params.batch_repeats),
+            work,
+        )
+        rest["parity"] = parity(reference[: params.batch_rows], np.array(rest.pop("proba")))
+
+        # --- containers -------------------------------------------------------------------
+        echo("mlflow models generate-dockerfile (no Docker needed) and the project's Dockerfile …")
+        context = generate_mlflow_context(paths[F.PYFUNC], work / "mlflow-docker")
+        lock = (REPO / "requirements.lock").read_text()
+        ours = render_dockerfile(lock)
+        (out_dir / "Dockerfile").write_text(ours)
+        container = {
+            "mlflow": {**check_dockerfile(context.pop("dockerfile"), lock), **context},
+            "ours": check_dockerfile(ours, lock),
+            "committed_matches_lock": COMMITTED_DOCKERFILE.exists()
+            and COMMITTED_DOCKERFILE.read_text() == ours,
+        }
+
+        rows = package_rows(probes, handlers, rest, forest_parity, params)
+        claims = make_claims(params, probes, handlers, rest, forest_parity, container)
+        echo("")
+        echo(format_table(rows))
+        echo("")
+        table_md = out_dir / "packages.md"
+        table_md.write_text(format_table(rows, markdown=True) + "\n")
+        measurements = out_dir / "measurements.json"
+        measurements.write_text(
+            json.dumps(
+                {"probes": probes, "handlers": handlers, "rest": rest, "forest_onnx": forest_parity,
+                 "container": container}, indent=1, default=str,
+            ) + "\n"
+        )  # fmt: skip
+        files = [
+            plot_packages(rows, out_dir / "packages.png"),
+            table_md,
+            measurements,
+            out_dir / "Dockerfile",
+        ]
+        mlflow.log_metrics(claim_metrics(claims))
+        for f in files:
+            mlflow.log_artifact(str(f))
+        run_id = mlflow_run.info.run_id
+
+    return LabResult(
+        lab="packaging",
+        question=QUESTION,
+        claims=claims,
+        artifacts=[artifact_path(f) for f in files],
+        mlflow={"experiment": EXPERIMENT, "run_id": run_id, "model_uri": info.model_uri},
+    )
+
+
+def _request_bodies(evaluation: Any, batch_rows: int, work: Path) -> dict[str, Path]:
+    """``POST /predict`` bodies: the first customer, and the first ``batch_rows``."""
+    records = (
+        evaluation[list(FEATURES)].astype({c: str for c in CATEGORICAL_FEATURES}).to_dict("records")
+    )
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records]
+    out = {"one": work / "one-row.json", "batch": work / "batch.json"}
+    out["one"].write_text(json.dumps({"rows": records[:1]}))
+    out["batch"].write_text(json.dumps({"rows": records[:batch_rows]}))
+    return out
