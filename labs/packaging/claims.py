@@ -98,7 +98,7 @@ def make_claims(
                 "payload_ran": skops_p["payload_ran"],
                 "asked_types": skops_p.get("asked_types", []),
                 "trust_all_payload_ran": skops_p.get("trust_all_payload_ran"),
-                "error": skops_p["error"][:160],
+                "error": skops_p["error"],
             },
         ),
         Claim(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,16 @@ def write_pyfunc(model: Any, path: Path, sample: pd.DataFrame) -> Path:
     from labs.common.tracking import model_requirements, trusted_types_for
 
     frame = plain_frame(columns_of(sample))
+    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(frame, model.predict_proba(frame))
     mlflow.sklearn.save_model(
         model,
         str(path),
         serialization_format="skops",
         skops_trusted_types=trusted_types_for(model),
         pip_requirements=model_requirements(),
-        signature=infer_signature(frame, model.predict_proba(frame)),
+        signature=signature,
         pyfunc_predict_fn="predict_proba",
     )
     return path

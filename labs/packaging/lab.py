@@ -39,7 +39,7 @@ from labs.packaging.measure import (
     measure_rest,
     onnx_in_process,
     parity,
-    run_probe,
+    run_probes,
 )
 from labs.packaging.report import format_table, package_rows, plot_packages
 
@@ -63,6 +63,7 @@ class PackagingParams:
     onnx_linear_tolerance: float = 1e-5
     tree_flip_share_limit: float = 0.01
     probe_timeout_s: float = 120.0
+    parallel_probes: int = 1
 
     def __post_init__(self) -> None:
         for name, least in (
@@ -72,6 +73,7 @@ class PackagingParams:
             ("one_row_repeats", 3),
             ("batch_repeats", 1),
             ("forest_trees", 2),
+            ("parallel_probes", 1),
         ):
             if int(getattr(self, name)) < least:
                 raise ValueError(
@@ -130,11 +132,10 @@ def run(
     }
     markers = {F.PICKLE: "pickle.ran", F.SKOPS: "skops.ran", F.ONNX: "onnx.ran"}
 
-    # --- each format in a fresh process ---------------------------------------------------
-    probes: dict[str, dict[str, Any]] = {}
+    # --- each format, and the handler with each artefact, in a fresh process --------------
+    specs: dict[str, dict[str, Any]] = {}
     for fmt in F.FORMATS:
-        echo(f"Cold process: loading {fmt} and scoring 1 row, {params.batch_rows} rows, all rows …")
-        spec: dict[str, Any] = {
+        specs[fmt] = {
             "mode": "format",
             "format": fmt,
             "path": str(paths[fmt]),
@@ -146,35 +147,37 @@ def run(
             "out": str(work / f"proba-{fmt.replace('/', '-')}.npy"),
         }
         if fmt in planted:
-            spec["planted"] = {
+            specs[fmt]["planted"] = {
                 "path": str(planted[fmt]),
                 "marker": str(planted_dir / markers[fmt]),
                 "trust_all_marker": str(planted_dir / "skops-trust-all.ran"),
             }
-        probes[fmt] = run_probe(spec, params.probe_timeout_s)
-        probes[fmt]["size_bytes"] = directory_bytes(paths[fmt])
-        probes[fmt]["parity"] = parity(reference, np.load(spec["out"]))
-    probes[F.ONNX]["planted"]["surface"] = F.onnx_code_surface(planted[F.ONNX])
-
-    # --- serverless: the serving app behind a Lambda handler, cold and warm ----------------
-    handlers: dict[str, dict[str, Any]] = {}
+    # serverless: the serving app behind a Lambda handler, cold first call, then warm calls
     for kind, artefact in (("sklearn", paths[F.SKOPS]), ("onnx", paths[F.ONNX])):
-        echo(f"Cold process: Lambda-style handler with the {kind} artefact, then warm calls …")
-        result = run_probe(
-            {
-                "mode": "serverless",
-                "kind": kind,
-                "path": str(artefact),
-                "log": str(work / f"lambda-{kind}.sqlite"),
-                "one_row_body": str(bodies["one"]),
-                "batch_body": str(bodies["batch"]),
-                "one_row_repeats": params.one_row_repeats,
-                "batch_repeats": params.batch_repeats,
-            },
-            params.probe_timeout_s,
-        )
+        specs[f"lambda-{kind}"] = {
+            "mode": "serverless",
+            "kind": kind,
+            "path": str(artefact),
+            "log": str(work / f"lambda-{kind}.sqlite"),
+            "one_row_body": str(bodies["one"]),
+            "batch_body": str(bodies["batch"]),
+            "one_row_repeats": params.one_row_repeats,
+            "batch_repeats": params.batch_repeats,
+        }
+    echo(
+        f"{len(specs)} fresh processes ({params.parallel_probes} at a time): each loads one "
+        f"package, scores 1 row, {params.batch_rows} rows and all rows; the Lambda handler "
+        "with skops and with ONNX, cold then warm …"
+    )
+    results = run_probes(specs, params.probe_timeout_s, params.parallel_probes)
+    probes = {fmt: results[fmt] for fmt in F.FORMATS}
+    for fmt in F.FORMATS:
+        probes[fmt]["size_bytes"] = directory_bytes(paths[fmt])
+        probes[fmt]["parity"] = parity(reference, np.load(specs[fmt]["out"]))
+    probes[F.ONNX]["planted"]["surface"] = F.onnx_code_surface(planted[F.ONNX])
+    handlers = {kind: results[f"lambda-{kind}"] for kind in ("sklearn", "onnx")}
+    for result in handlers.values():
         result["parity"] = parity(reference[: params.batch_rows], np.array(result.pop("proba")))
-        handlers[kind] = result
 
     # --- a tree ensemble through ONNX: float32 thresholds -----------------------------------
     echo(f"Random forest ({params.forest_trees} trees) through ONNX: float32 parity …")

@@ -137,7 +137,9 @@ def load_planted(
         _, predict = _loader(fmt, planted["path"], features)
         out["max_abs_dp_vs_clean"] = float(np.max(np.abs(predict(xall) - clean)))
     except Exception as err:  # the refusal we want to see, reported as data
-        out["refused"], out["error"] = True, f"{type(err).__name__}: {err}"[:300]
+        folder = str(Path(planted["path"]).parent) + "/"
+        out["refused"] = True
+        out["error"] = f"{type(err).__name__}: {err}".replace(folder, "")[:300]
     out["payload_ran"] = marker.exists()
     if fmt == "skops":
         # The opposite habit: trust whatever types the file asks for.
