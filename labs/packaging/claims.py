@@ -127,6 +127,7 @@ def make_claims(
             and rest["batch_ms"] / params.batch_rows < rest["one_row_ms"],
             measured={
                 "ready_s": rest["ready_s"],
+                "ready_s_is_shared_cpu": rest["started_beside_probes"],
                 "one_row_ms": rest["one_row_ms"],
                 "batch_ms": rest["batch_ms"],
                 "batch_rows": params.batch_rows,

@@ -17,8 +17,10 @@ nowhere to put code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -164,60 +166,56 @@ def run(
             "one_row_repeats": params.one_row_repeats,
             "batch_repeats": params.batch_repeats,
         }
-    echo(
-        f"{len(specs)} fresh processes ({params.parallel_probes} at a time): each loads one "
-        f"package, scores 1 row, {params.batch_rows} rows and all rows; the Lambda handler "
-        "with skops and with ONNX, cold then warm …"
-    )
-    results = run_probes(specs, params.probe_timeout_s, params.parallel_probes)
-    probes = {fmt: results[fmt] for fmt in F.FORMATS}
-    for fmt in F.FORMATS:
-        probes[fmt]["size_bytes"] = directory_bytes(paths[fmt])
-        probes[fmt]["parity"] = parity(reference, np.load(specs[fmt]["out"]))
-    probes[F.ONNX]["planted"]["surface"] = F.onnx_code_surface(planted[F.ONNX])
-    handlers = {kind: results[f"lambda-{kind}"] for kind in ("sklearn", "onnx")}
-    for result in handlers.values():
-        result["parity"] = parity(reference[: params.batch_rows], np.array(result.pop("proba")))
+    extra: dict[str, Any] = {}
 
-    # --- a tree ensemble through ONNX: float32 thresholds -----------------------------------
-    echo(f"Random forest ({params.forest_trees} trees) through ONNX: float32 parity …")
-    forest = train_model(
-        train,
-        TrainParams(model_type="random_forest", n_estimators=params.forest_trees, seed=params.seed),
-    )
-    forest_path = F.write_onnx(forest, work / "forest.onnx")
-    forest_parity = parity(
-        forest.predict_proba(F.plain_frame(columns))[:, 1],
-        onnx_in_process(forest, forest_path, columns),
-    )
-    forest_parity["size_bytes"] = forest_path.stat().st_size
+    def meanwhile() -> None:  # work of this process, done while probes run (parallel only)
+        extra["forest"] = _forest_parity(params, train, columns, work, echo)
+        extra["container"] = _containers(paths[F.PYFUNC], work, out_dir, echo)
 
-    with start_run(EXPERIMENT, "packaging-lab", asdict(params)) as mlflow_run:
-        # --- REST: the project's serving app, same model from the MLflow run ----------------
-        echo("Logging the model to MLflow and serving it with the project's REST app …")
+    with (
+        start_run(EXPERIMENT, "packaging-lab", asdict(params)) as mlflow_run,
+        contextlib.ExitStack() as stack,
+    ):
+        echo("Logging the model to MLflow (the REST app serves it from there) …")
         info = log_sklearn_model(model, name="model")
+        overlap = params.parallel_probes > 1
+        launched = time.perf_counter()
+        if overlap:  # the server warms up beside the probes; its start is then not cold
+            server = stack.enter_context(_rest_server(info.model_uri, work))
+        echo(
+            f"{len(specs)} fresh processes ({params.parallel_probes} at a time): each loads one "
+            f"package, scores 1 row, {params.batch_rows} rows and all rows; the Lambda handler "
+            "with skops and with ONNX, cold then warm …"
+        )
+        results = run_probes(
+            specs, params.probe_timeout_s, params.parallel_probes, meanwhile if overlap else None
+        )
+        if not overlap:
+            meanwhile()
+            launched = time.perf_counter()
+            server = stack.enter_context(_rest_server(info.model_uri, work))
+        probes = {fmt: results[fmt] for fmt in F.FORMATS}
+        for fmt in F.FORMATS:
+            probes[fmt]["size_bytes"] = directory_bytes(paths[fmt])
+            probes[fmt]["parity"] = parity(reference, np.load(specs[fmt]["out"]))
+        probes[F.ONNX]["planted"]["surface"] = F.onnx_code_surface(planted[F.ONNX])
+        handlers = {kind: results[f"lambda-{kind}"] for kind in ("sklearn", "onnx")}
+        for result in handlers.values():
+            result["parity"] = parity(reference[: params.batch_rows], np.array(result.pop("proba")))
+
+        # --- REST: the project's serving app, same model from the MLflow run ----------------
+        echo("Serving the model from MLflow with the project's REST app …")
         rest = measure_rest(
-            info.model_uri,
+            server,
+            launched,
             bodies["one"].read_text(),
             bodies["batch"].read_text(),
             (params.one_row_repeats, params.batch_repeats),
-            work,
         )
         rest["parity"] = parity(reference[: params.batch_rows], np.array(rest.pop("proba")))
+        rest["started_beside_probes"] = overlap
 
-        # --- containers -------------------------------------------------------------------
-        echo("mlflow models generate-dockerfile (no Docker needed) and the project's Dockerfile …")
-        context = generate_mlflow_context(paths[F.PYFUNC], work / "mlflow-docker")
-        lock = (REPO / "requirements.lock").read_text()
-        ours = render_dockerfile(lock)
-        (out_dir / "Dockerfile").write_text(ours)
-        container = {
-            "mlflow": {**check_dockerfile(context.pop("dockerfile"), lock), **context},
-            "ours": check_dockerfile(ours, lock),
-            "committed_matches_lock": COMMITTED_DOCKERFILE.exists()
-            and COMMITTED_DOCKERFILE.read_text() == ours,
-        }
-
+        forest_parity, container = extra["forest"], extra["container"]
         rows = package_rows(probes, handlers, rest, forest_parity, params)
         claims = make_claims(params, probes, handlers, rest, forest_parity, container)
         echo("")
@@ -250,6 +248,51 @@ def run(
         artifacts=[artifact_path(f) for f in files],
         mlflow={"experiment": EXPERIMENT, "run_id": run_id, "model_uri": info.model_uri},
     )
+
+
+def _rest_server(model_uri: str, work: Path) -> Any:
+    """The project's serving app in its own process group (stopped when the run ends)."""
+    from labs.common.serving.server import serve_in_background
+
+    return serve_in_background(
+        model_uri,
+        log_path=work / "rest-predictions.sqlite",
+        server_log=work / "rest-server.log",
+        wait=False,
+    )
+
+
+def _forest_parity(
+    params: PackagingParams, train: Any, columns: dict[str, Any], work: Path, echo: Any
+) -> dict[str, Any]:
+    """A random forest through ONNX: float32 inputs against float64 split thresholds."""
+    echo(f"Random forest ({params.forest_trees} trees) through ONNX: float32 parity …")
+    forest = train_model(
+        train,
+        TrainParams(model_type="random_forest", n_estimators=params.forest_trees, seed=params.seed),
+    )
+    forest_path = F.write_onnx(forest, work / "forest.onnx")
+    result = parity(
+        forest.predict_proba(F.plain_frame(columns))[:, 1],
+        onnx_in_process(forest, forest_path, columns),
+    )
+    result["size_bytes"] = forest_path.stat().st_size
+    return result
+
+
+def _containers(pyfunc_dir: Path, work: Path, out_dir: Path, echo: Any) -> dict[str, Any]:
+    """MLflow's generated build context and the project's Dockerfile, both checked."""
+    echo("mlflow models generate-dockerfile (no Docker needed) and the project's Dockerfile …")
+    context = generate_mlflow_context(pyfunc_dir, work / "mlflow-docker")
+    lock = (REPO / "requirements.lock").read_text()
+    ours = render_dockerfile(lock)
+    (out_dir / "Dockerfile").write_text(ours)
+    return {
+        "mlflow": {**check_dockerfile(context.pop("dockerfile"), lock), **context},
+        "ours": check_dockerfile(ours, lock),
+        "committed_matches_lock": COMMITTED_DOCKERFILE.exists()
+        and COMMITTED_DOCKERFILE.read_text() == ours,
+    }
 
 
 def _request_bodies(evaluation: Any, batch_rows: int, work: Path) -> dict[str, Path]:

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,16 @@ from labs.common.paths import project_root
 
 
 def run_probes(
-    specs: dict[str, dict[str, Any]], timeout: float, at_once: int = 1
+    specs: dict[str, dict[str, Any]],
+    timeout: float,
+    at_once: int = 1,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run one probe process per spec, ``at_once`` at a time (1 = one after another, the
     honest setting for cold timings; 2 halves the wall time on two idle cores but the
     processes then share the CPU). Every process is in its own group and is stopped on any
-    exit — a failure, a timeout or Ctrl-C."""
+    exit — a failure, a timeout or Ctrl-C. ``meanwhile`` runs in this process once the first
+    probes are started."""
     from labs.common.processes import stop_process_group
     from labs.common.tracking import OFFLINE_ENV, tracking_uri
 
@@ -55,6 +60,9 @@ def run_probes(
                     start_new_session=True,
                 )
                 running[name] = (process, time.monotonic())
+            if meanwhile is not None:
+                meanwhile, work = None, meanwhile
+                work()
             for name, (process, began) in list(running.items()):
                 if process.poll() is None:
                     if time.monotonic() - began > timeout:
@@ -87,46 +95,38 @@ def parity(reference: np.ndarray, other: np.ndarray, threshold: float = 0.5) -> 
 
 
 def measure_rest(
-    model_uri: str,
+    server: Any,
+    launched: float,
     one_row_body: str,
     batch_body: str,
     repeats: tuple[int, int],
-    work_dir: Path,
 ) -> dict[str, Any]:
-    """The project's serving app in its own process (labs.common.serving): time to ``/ready``
-    from launch, median one-row and batch round trips, and the batch's probabilities."""
+    """The project's serving app (a :func:`labs.common.serving.server.serve_in_background`
+    process launched at ``launched``): time to ``/ready``, median one-row and batch round
+    trips over HTTP, and the batch's probabilities."""
     import httpx
 
-    from labs.common.serving.server import serve_in_background
-
-    started = time.perf_counter()
-    with serve_in_background(
-        model_uri,
-        log_path=work_dir / "rest-predictions.sqlite",
-        server_log=work_dir / "rest-server.log",
-    ) as server:
-        ready_s = time.perf_counter() - started
-        headers = {"content-type": "application/json"}
-        with httpx.Client(base_url=server.url, timeout=30.0, headers=headers) as client:
-            first = client.post("/predict", content=one_row_body)
-            first.raise_for_status()
-            one, batch, last = [], [], None
-            for _ in range(repeats[0]):
-                t = time.perf_counter()
-                client.post("/predict", content=one_row_body).raise_for_status()
-                one.append(time.perf_counter() - t)
-            for _ in range(repeats[1]):
-                t = time.perf_counter()
-                last = client.post("/predict", content=batch_body)
-                last.raise_for_status()
-                batch.append(time.perf_counter() - t)
-            assert last is not None
-            info = first.json()
+    server.wait_ready()
+    ready_s = time.perf_counter() - launched
+    headers = {"content-type": "application/json"}
+    with httpx.Client(base_url=server.url, timeout=30.0, headers=headers) as client:
+        first = client.post("/predict", content=one_row_body)
+        first.raise_for_status()
+        one, batch, last = [], [], first
+        for _ in range(repeats[0]):
+            t = time.perf_counter()
+            client.post("/predict", content=one_row_body).raise_for_status()
+            one.append(time.perf_counter() - t)
+        for _ in range(repeats[1]):
+            t = time.perf_counter()
+            last = client.post("/predict", content=batch_body)
+            last.raise_for_status()
+            batch.append(time.perf_counter() - t)
     return {
         "ready_s": ready_s,
         "one_row_ms": 1000 * statistics.median(one),
         "batch_ms": 1000 * statistics.median(batch),
-        "model_version": info["model_version"],
+        "model_version": first.json()["model_version"],
         "proba": last.json()["churn_probability"],
     }
 
