@@ -103,7 +103,7 @@ def plot_packages(rows: list[dict[str, Any]], path: Path) -> Path:
         if r["max_abs_dp"] == 0:
             par_ax.text(i, floor * 3, "exact", ha="center", fontsize=7)
         else:
-            par_ax.text(i, r["max_abs_dp"] * 2, f"flips {r['flips']}", ha="center", fontsize=7)
+            par_ax.text(i, r["max_abs_dp"] * 2, f"{r['flips']}\nflips", ha="center", fontsize=6)
     for ax in (load_ax, lat_ax, par_ax):
         ax.tick_params(axis="x", labelrotation=60)
         for label in ax.get_xticklabels():
