@@ -146,7 +146,10 @@ def run(
         measured["at_rest"], encrypted, data_key = measure_at_rest(
             tables, predlog, work, params.tamper_flips, params.seed
         )
-        victim = tables["customers"]["customer_id"].iloc[0]
+        # The customer who asks to be forgotten: one who was served and has support tickets.
+        served_ids = tables["customers"]["customer_id"].head(params.served_customers)
+        with_tickets = set(tables["tickets"]["customer_id"])
+        victim = next((c for c in served_ids if c in with_tickets), served_ids.iloc[0])
         measured["erasure"] = erase_customer(victim, work / "warehouse.sqlite", encrypted, data_key)
         audit.append(chain, "lab", "erase-customer", customer=victim[:12] + "…")
 
