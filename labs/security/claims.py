@@ -189,10 +189,15 @@ def make_claims(params: Any, m: dict[str, Any]) -> list[Claim]:
                 "hash_locked_install",
                 "Every requirement in requirements.lock carries a sha256; pip --require-hashes "
                 "installs a wheel whose hash matches and refuses the same wheel under a "
-                "tampered hash (offline). pip-audit is skipped: no offline advisory source.",
+                "tampered hash; pip-audit against the lab's advisory file (offline) fails on "
+                "the planted advisory and flags none of the locked packages.",
                 passed=s["true_hash_installed"] == 1
                 and s["tampered_hash_refused"] == 1
-                and s["lock_pinned"] == s["lock_hashed"] > 0,
+                and s["lock_pinned"] == s["lock_hashed"] > 0
+                and s["audit_exit_code"] == 1
+                and s["audit_flagged_tiny_pkg"] == 1
+                and s["audit_flagged_lock_packages"] == 0
+                and s["audit_packages"] > 100,
                 measured=s,
             )
         )

@@ -34,6 +34,7 @@ from labs.security import at_rest, audit, pii
 from labs.security.claims import make_claims
 from labs.security.probes import model_file_attacks, probe_server, tamper_registered
 from labs.security.report import format_tables, plot_attacks
+from labs.security.supply_chain import measure_supply_chain
 
 QUESTION = topic("security").question
 EXPERIMENT = topic("security").experiment
@@ -356,27 +357,4 @@ def measure_audit(chain: Path, tampered_dir: Path) -> dict[str, Any]:
         "truncated_detected_without_anchor": int(not results["truncated"].ok),
         "truncated_detected_with_anchor": int(not anchored.ok),
         "head": honest.head,
-    }
-
-
-def measure_supply_chain(work: Path) -> dict[str, Any]:
-    import hashlib
-
-    from labs.common.paths import project_root
-    from labs.security import supply_chain as sc
-
-    wheel = sc.build_tiny_wheel(work / "wheels")
-    real = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    fake = ("0" if real[0] != "0" else "1") + real[1:]
-    good = sc.install_with_hash(wheel, real, work / "good")
-    bad = sc.install_with_hash(wheel, fake, work / "tampered")
-    pinned, hashed = sc.lock_hash_coverage(project_root() / "requirements.lock")
-    return {
-        "true_hash_installed": int(good.installed and good.returncode == 0),
-        "tampered_hash_refused": int(bad.returncode != 0 and not bad.installed),
-        "tampered_hash_mismatch_reported": int(bad.hash_mismatch_reported),
-        "lock_pinned": pinned,
-        "lock_hashed": hashed,
-        "pip_audit": "skipped: pip-audit reads advisories only from PyPI/OSV over the network, "
-        "and the lab runs offline",
     }

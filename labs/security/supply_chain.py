@@ -13,6 +13,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NAME, VERSION = "labs_tiny_pkg", "0.1.0"
 
@@ -81,6 +82,35 @@ def install_with_hash(wheel: Path, sha256: str, target: Path) -> InstallAttempt:
     )
 
 
+@dataclass(frozen=True)
+class AuditResult:
+    returncode: int  # pip-audit exits 1 when it finds a known vulnerability
+    audited: int
+    vulnerable: dict[str, list[str]]  # package → advisory ids
+
+
+def pip_audit(requirements: list[Path], osv_url: str, cache_dir: Path) -> AuditResult:
+    """``pip-audit`` over pinned, hashed requirement files, asking only ``osv_url`` (a local
+    advisory feed): no resolution, no pip, no network."""
+    import json
+
+    command = [
+        sys.executable, "-m", "pip_audit", "--no-deps", "--disable-pip", "-s", "osv",
+        "--osv-url", osv_url, "--progress-spinner", "off", "-f", "json",
+        "--cache-dir", str(cache_dir), "--timeout", "30",
+    ]  # fmt: skip
+    for path in requirements:
+        command += ["-r", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    try:
+        report = json.loads(done.stdout)["dependencies"]
+    except (ValueError, KeyError) as err:
+        raise RuntimeError(f"pip-audit gave no report (exit {done.returncode}): "
+                           f"{done.stderr.strip()[-500:]}") from err  # fmt: skip
+    vulnerable = {d["name"]: [v["id"] for v in d["vulns"]] for d in report if d.get("vulns")}
+    return AuditResult(done.returncode, len(report), vulnerable)
+
+
 def lock_hash_coverage(lock: Path) -> tuple[int, int]:
     """(pinned requirements, of them with at least one sha256) in a pip-compile lock file."""
     text = lock.read_text()
@@ -89,3 +119,44 @@ def lock_hash_coverage(lock: Path) -> tuple[int, int]:
     pinned = [b for b in blocks if re.match(r"[A-Za-z0-9][\w.\-\[\],]*==", b)]
     hashed = [b for b in pinned if re.search(r"--hash=sha256:[0-9a-f]{64}", b)]
     return len(pinned), len(hashed)
+
+
+def measure_supply_chain(work: Path) -> dict[str, Any]:
+    """Part 7 of the lab: the hash-locked install and the offline audit, as numbers."""
+    import hashlib
+
+    from labs.common.paths import project_root
+    from labs.common.processes import serve_process
+
+    wheel = build_tiny_wheel(work / "wheels")
+    real = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    fake = ("0" if real[0] != "0" else "1") + real[1:]
+    good = install_with_hash(wheel, real, work / "good")
+    bad = install_with_hash(wheel, fake, work / "tampered")
+    lock = project_root() / "requirements.lock"
+    pinned, hashed = lock_hash_coverage(lock)
+    # The dependency audit, offline: the lock plus the tiny package, checked against the
+    # advisory file shipped with the lab (one planted advisory, for the tiny package).
+    tiny = work / "tiny-requirements.txt"
+    tiny.write_text(f"{NAME.replace('_', '-')}=={VERSION} --hash=sha256:{real}\n")
+    with serve_process(
+        lambda port: [sys.executable, "-m", "labs.security.advisories", "--port", str(port)],
+        log=work / "advisories.log",
+        health_path="/health",
+        timeout=60,
+    ) as feed:
+        audit_result = pip_audit([tiny, lock], f"{feed.url}/v1/query", work / "audit-cache")
+    flagged = audit_result.vulnerable
+    return {
+        "true_hash_installed": int(good.installed and good.returncode == 0),
+        "tampered_hash_refused": int(bad.returncode != 0 and not bad.installed),
+        "tampered_hash_mismatch_reported": int(bad.hash_mismatch_reported),
+        "lock_pinned": pinned,
+        "lock_hashed": hashed,
+        "audit_packages": audit_result.audited,
+        "audit_exit_code": audit_result.returncode,
+        "audit_flagged_tiny_pkg": int(
+            flagged.get(NAME.replace("_", "-")) == ["LABS-DEMO-2026-0001"]
+        ),
+        "audit_flagged_lock_packages": len(set(flagged) - {NAME.replace("_", "-")}),
+    }

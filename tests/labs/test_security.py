@@ -168,7 +168,10 @@ def test_hash_locked_install(lab: LabResult) -> None:
     assert m["true_hash_installed"] == 1  # negative case: the true hash installs
     assert m["tampered_hash_refused"] == m["tampered_hash_mismatch_reported"] == 1
     assert m["lock_pinned"] == m["lock_hashed"] > 100
-    assert m["pip_audit"].startswith("skipped:")
+    # the offline audit: the planted advisory fails the build, the locked packages pass
+    assert m["audit_exit_code"] == 1 and m["audit_flagged_tiny_pkg"] == 1
+    assert m["audit_flagged_lock_packages"] == 0
+    assert m["lock_pinned"] - 10 <= m["audit_packages"] - 1 <= m["lock_pinned"]
 
 
 def test_summary_follows_the_contract(lab: LabResult, tmp_path: Path, capsys) -> None:
