@@ -1,7 +1,7 @@
 """Security benchmark: what the defences of the security lab cost, and how fast the attack is.
 
 1. The dictionary attack: plain SHA-256 candidates hashed per second (the attacker's speed)
-   and the time to build and search the lab's 612,000-address dictionary.
+   and the time to build and search the lab's 192,000-address dictionary.
 2. Keyed pseudonyms: HMAC-SHA256 values per second (the defender's cost per identifier).
 3. Encryption at rest: Fernet encrypt and decrypt throughput in MB/s on a 5 MB file.
 4. The API-key check: one constant-time lookup against 1,000 stored key hashes, in µs.

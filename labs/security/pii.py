@@ -39,6 +39,7 @@ LAST_NAMES = (
     "lehmann", "koehler", "maier", "walter", "koenig", "huber",
 )  # fmt: skip
 DOMAINS = ("mail.example", "post.example", "web.example", "inbox.example", "net.example")
+NUMBERS = 30  # addresses like anna.weber7@…: a suffix below this
 
 
 def load_or_create_key(key_dir: Path) -> tuple[bytes, str]:
@@ -74,7 +75,7 @@ def candidate_emails() -> list[str]:
             for domain in DOMAINS:
                 out.append(f"{first}.{last}@{domain}")
                 out.append(f"{first}{last}@{domain}")
-                out.extend(f"{first}.{last}{n}@{domain}" for n in range(100))
+                out.extend(f"{first}.{last}{n}@{domain}" for n in range(NUMBERS))
     return out
 
 
@@ -86,7 +87,7 @@ def make_customers(n: int, seed: int) -> pd.DataFrame:
     emails: set[str] = set()
     while len(emails) < n:
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        domain, number = rng.choice(DOMAINS), int(rng.integers(0, 100))
+        domain, number = rng.choice(DOMAINS), int(rng.integers(0, NUMBERS))
         style = rng.integers(0, 3)
         local = (f"{first}.{last}", f"{first}{last}", f"{first}.{last}{number}")[style]
         emails.add(f"{local}@{domain}")
