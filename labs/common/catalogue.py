@@ -155,6 +155,7 @@ TOPICS: tuple[Topic, ...] = (
         "Never load untrusted model files, pseudonymise personal data, encrypt and control "
         "access to data, models and the API, and keep an audit trail of who changed what.",
         "cloud",
+        "ready",
     ),
     Topic(
         "scaling",
