@@ -15,7 +15,9 @@ LINEAGE = ("git_commit", "data_md5", "requirements_lock_sha256", "dvc_lock_sha25
 def names_its_numbers(decision: GateDecision) -> bool:
     """Every failed check's message names its metric, its value and its threshold."""
     return bool(decision.failed) and all(
-        c.metric in c.message and f"{c.value:.4f}" in c.message and f"{c.threshold:.4f}" in c.message
+        c.metric in c.message
+        and f"{c.value:.4f}" in c.message
+        and f"{c.threshold:.4f}" in c.message
         for c in decision.failed
     )
 

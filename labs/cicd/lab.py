@@ -67,8 +67,8 @@ def run(
     """Gate four code changes and one data change; stage the good one; promote it, audited."""
     import mlflow
 
-    from labs.common.registry import read_audit_log, reset_lab_model
     from labs.common.registration import register_version
+    from labs.common.registry import read_audit_log, reset_lab_model
     from labs.common.tracking import audit_log_path, start_run
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,10 @@ def run(
     champion = train_and_score(CHAMPION_RECIPE, table, holdout, **fit)
     seed_scores = [
         train_and_score(
-            CHAMPION_RECIPE, _training_months(p, p.train_rows, p.seed * 1000 + s + 1), holdout, **fit
+            CHAMPION_RECIPE,
+            _training_months(p, p.train_rows, p.seed * 1000 + s + 1),
+            holdout,
+            **fit,
         ).holdout["roc_auc"]
         for s in range(p.noise_seeds)
     ]
@@ -126,7 +129,9 @@ def run(
         staged: dict[str, str] = {}
         for name, recipe in code_changes(p.bug_divisor).items():
             trained[name] = train_and_score(recipe, table, holdout, **fit)
-            decisions[name] = run_gate(name, trained[name].gate_metrics, champion.gate_metrics, thresholds)
+            decisions[name] = run_gate(
+                name, trained[name].gate_metrics, champion.gate_metrics, thresholds
+            )
             echo(f"Pull request {name} ({recipe.description}): gate {decisions[name].reason}")
             if decisions[name].passed:
                 staged[name] = register(name, tags)
@@ -148,7 +153,9 @@ def run(
         echo(f"  changed files {trigger['changed_files']}: gate {decisions['new_data'].reason}")
         if decisions["new_data"].passed:
             staged["new_data"] = register("new_data", lineage_tags(data_v2))
-            stage_version(client, p.model_name, staged["new_data"], decisions["new_data"], audit_log=audit)
+            stage_version(
+                client, p.model_name, staged["new_data"], decisions["new_data"], audit_log=audit
+            )
 
         echo("Promotion: a hand-registered (ungated) version, then the staged one …")
         release = _release(client, p, register, audit, read_audit_log)
@@ -185,9 +192,7 @@ def _training_months(p: CicdParams, rows: int, seed: int) -> pd.DataFrame:
     return with_hindsight_calls(frame, seed, p.retention_calls_churned, p.retention_calls_stayed)
 
 
-def _noise_study(
-    scores: list[float], sigma: float, margin: float, sigmas: float
-) -> dict[str, Any]:
+def _noise_study(scores: list[float], sigma: float, margin: float, sigmas: float) -> dict[str, Any]:
     """How often a no-op change (the same recipe, another sample) beats another by chance:
     over every ordered pair of reseeded retrains, with and without the margin."""
     pairs = list(itertools.permutations(scores, 2))

@@ -124,7 +124,9 @@ def step_problems(workflow: dict[str, Any], makefile: Path | None = None) -> lis
         if step.run is None:
             continue
         if step.target is None:
-            problems.append(f"job {step.job}, step {step.name!r}: {step.run!r} is not make <target>")
+            problems.append(
+                f"job {step.job}, step {step.name!r}: {step.run!r} is not make <target>"
+            )
         elif step.target not in targets:
             problems.append(f"job {step.job}, step {step.name!r}: no Makefile target {step.target}")
     return problems
