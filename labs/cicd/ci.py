@@ -260,7 +260,8 @@ def promote() -> str:
     move = promote_to_production(
         client, p.ci_model_name, version, reason=reason, audit_log=audit_log_path()
     )
-    return f"{p.ci_model_name} production: v{move.from_version} → v{move.to_version} ({reason})"
+    before = f"v{move.from_version}" if move.from_version else "nothing"
+    return f"{p.ci_model_name} production: {before} → v{move.to_version} ({reason})"
 
 
 STAGES: dict[str, Callable[[], str]] = {
