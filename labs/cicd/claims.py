@@ -7,6 +7,7 @@ from typing import Any
 from labs.cicd.changes import Trained
 from labs.cicd.gate import GATE_TAG, GateDecision
 from labs.cicd.params import CicdParams
+from labs.common.results import Claim
 
 DEGRADING = ("dropped_feature", "leaky_feature", "preprocessing_bug")
 LINEAGE = ("git_commit", "data_md5", "requirements_lock_sha256", "dvc_lock_sha256")
@@ -33,9 +34,8 @@ def make_claims(
     tags: dict[str, str],
     trigger: dict[str, Any],
     release: dict[str, Any],
-) -> list:
-    from labs.common.results import Claim
-
+) -> list[Claim]:
+    """The six claims, in the order of the interview answer."""
     good = decisions["better_feature"]
     good_version = registered.get("better_feature")
     good_tags = dict(good_version.tags) if good_version is not None else {}

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from labs.common.registry import RegistryError, alias_version, promote
+from labs.common.registry import RegistryError, alias_version, promote, set_alias
 
 STAGING = "staging"
 PRODUCTION = "production"
@@ -210,8 +210,6 @@ def stage_version(
     client.set_model_version_tag(name, version, GATE_TAG, "passed")
     for key, value in decision.metrics.items():
         client.set_model_version_tag(name, version, f"gate.{key}", f"{float(value):.6f}")
-    from labs.common.registry import set_alias
-
     set_alias(client, name, STAGING, version, reason=decision.reason[:300], audit_log=audit_log)
 
 

@@ -68,7 +68,7 @@ def run(
     import mlflow
 
     from labs.common.registration import register_version
-    from labs.common.registry import read_audit_log, reset_lab_model
+    from labs.common.registry import reset_lab_model
     from labs.common.tracking import audit_log_path, start_run
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def run(
             )
 
         echo("Promotion: a hand-registered (ungated) version, then the staged one …")
-        release = _release(client, p, register, audit, read_audit_log)
+        release = _release(client, p, register, audit)
 
         registered = {
             mv.tags.get("candidate"): mv
@@ -213,7 +213,6 @@ def _release(
     p: CicdParams,
     register: Callable[[str, dict[str, str]], str],
     audit: Path,
-    read_audit_log: Callable[[Path], list[Any]],
 ) -> dict[str, Any]:
     """Production is a separate step: an ungated version is refused, the staged one moves."""
     from labs.common.registry import alias_version
@@ -234,8 +233,6 @@ def _release(
         move = promote_to_production(
             client, p.model_name, staged, reason="approved: release review", audit_log=audit
         )
-    moves = [m for m in read_audit_log(audit) if m.model == p.model_name]
-    last = moves[-1] if moves else None
     promoted = alias_version(client, p.model_name, PRODUCTION)
     return {
         "by_hand_version": by_hand,
@@ -251,5 +248,4 @@ def _release(
         if promoted
         else None,
         "audit": None if move is None else asdict(move),
-        "audit_last": None if last is None else asdict(last),
     }
