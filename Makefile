@@ -116,6 +116,34 @@ test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (
 bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
+# --- CI: the same stages as .github/workflows/ml.yml (labs/cicd/ci.py) ------------------
+
+.PHONY: ci ci-lint ci-unit ci-data ci-repro ci-gate ci-register ci-promote
+
+ci: setup ## CI locally: lint → unit → data → repro → gate → register, stage by stage; stops at the first failure
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci all
+
+ci-lint: $(VENV_STAMP) ## CI stage: ruff, ruff format, import contracts, the workflow (schema, make steps)
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci lint
+
+ci-unit: $(VENV_STAMP) ## CI stage: the shared core's unit tests
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci unit
+
+ci-data: setup ## CI stage: raw and prepared data against the batch schema
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci data
+
+ci-repro: $(VENV_STAMP) ## CI stage: dvc repro (on a CI runner, a stale committed dvc.lock fails)
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci repro
+
+ci-gate: setup ## CI stage: the model gate (floors, champion + 2σ margin, offline vs holdout gap)
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci gate
+
+ci-register: setup ## CI stage: register the gated model with its lineage, alias staging
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci register
+
+ci-promote: setup ## CI stage after approval: staging → production, audited (PROMOTE_REASON=…)
+	$(WITH_VENV) $(BIN)/python -m labs.cicd.ci promote
+
 # --- labs (one target per interview question) ------------------------------------------
 
 # One target for every lab in the catalogue (labs/common/catalogue.py): an unknown lab lists

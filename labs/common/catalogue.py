@@ -114,6 +114,7 @@ TOPICS: tuple[Topic, ...] = (
         "reproducible training, a model gate that blocks a worse model, registration to staging "
         "and an approved promotion to production, then monitoring.",
         "technical",
+        "ready",
     ),
     Topic(
         "data_quality",
