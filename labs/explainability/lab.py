@@ -182,6 +182,7 @@ def run(
         "base_value": honest["shap"].base_value,
         "output": float(honest["shap"].output[local_row]),
         "churned": int(sample[TARGET].iloc[local_row]),
+        "features": {c: _plain(sample[c].iloc[local_row]) for c in honest["columns"]},
         "truth": ex.true_contributions(holdout).loc[sample.index[local_row]].to_dict(),
     }
 
@@ -215,6 +216,11 @@ def run(
             **{f"{n}_model_uri": versioning[n]["model_uri"] for n in models},
         },
     )
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a short printable value (numpy scalars → Python numbers)."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _bias_explanations(

@@ -107,18 +107,19 @@ def plot_importance(
     for i, (label, values) in enumerate(zip(METHOD_LABELS, series, strict=True)):
         ax.bar(x + (i - 1.5) * width, [values[c] for c in columns], width, label=label)
     ax.set_xticks(x, columns, rotation=20, ha="right")
+    top = 1.15 * max(max(v.values()) for v in series)
     noise = columns.index(ex.NOISE)
     ax.axvspan(noise - 0.5, noise + 0.5, color="#c44e52", alpha=0.12)
     ax.annotate(
-        "pure noise: high under MDI, ≈ 0 under permutation",
-        xy=(noise, ex.shares(honest["mdi"])[ex.NOISE]),
-        xytext=(noise - 2.5, 0.42),
+        "pure noise: high under MDI,\n≈ 0 under permutation",
+        xy=(noise + 1.5 * width, ex.shares(honest["mdi"])[ex.NOISE]),
+        xytext=(noise - 3.0, 0.55 * top),
         arrowprops={"arrowstyle": "->", "color": "#c44e52"},
         fontsize=8,
         color="#c44e52",
     )
     ax.axhline(0.0, color="black", linewidth=0.8, label="_zero")
-    ax.set(title=GLOBAL_TITLE, ylabel="share of total importance", ylim=(-0.05, 0.5))
+    ax.set(title=GLOBAL_TITLE, ylabel="share of total importance", ylim=(-0.05, top))
     ax.legend(loc="upper right")
     save_figure(fig, path)
     return path
@@ -149,12 +150,21 @@ def plot_local(local: dict[str, Any], path: Path) -> Path:
     )
     ax.axhline(local["base_value"], color="grey", linestyle="--", label="base value (mean P)")
     ax.axhline(local["output"], color="black", linestyle=":", label="this customer's P(churn)")
-    ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
+    for i, c in enumerate(order):
+        ax.text(
+            i,
+            max(bottoms[i], bottoms[i] + values[c]) + 0.01,
+            f"{values[c]:+.3f}",
+            ha="center",
+            fontsize=7,
+        )
+    names = [f"{c} = {local['features'][c]}" for c in order]
+    ax.set_xticks(range(len(order)), names, rotation=25, ha="right")
     ax.set(
         title=f"Local explanation (SHAP waterfall), customer {local['customer']}",
         ylabel="P(churn)",
         ylim=(0, 1),
     )
-    ax.legend(loc="upper right")
+    ax.legend(loc="lower right")
     save_figure(fig, path)
     return path
