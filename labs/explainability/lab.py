@@ -194,9 +194,7 @@ def run(
         echo(format_tables(models, truth, recall_rows))
         echo("")
         files = [
-            plot_importance(
-                models["honest"], truth, params.top_k, out_dir / "global_importance.png"
-            ),
+            plot_importance(models["honest"], truth, out_dir / "global_importance.png"),
             plot_local(local, out_dir / "local_explanation.png"),
             write_tables(models, truth, recall_rows, out_dir / "tables.md"),
         ]

@@ -83,9 +83,7 @@ def write_tables(
     return path
 
 
-def plot_importance(
-    honest: dict[str, Any], truth: dict[str, float], top_k: int, path: Path
-) -> Path:
+def plot_importance(honest: dict[str, Any], truth: dict[str, float], path: Path) -> Path:
     """Grouped bars: truth, SHAP, permutation and MDI shares per column; the noise is marked."""
     import numpy as np
 
