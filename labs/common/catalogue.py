@@ -149,6 +149,7 @@ TOPICS: tuple[Topic, ...] = (
         "case; they build trust, satisfy regulators and expose leaks and bias — if checked "
         "against what is known to be true.",
         "technical",
+        "ready",
     ),
     Topic(
         "security",
