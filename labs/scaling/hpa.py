@@ -60,7 +60,8 @@ class HpaTrace:
 
     def static_replicas(self) -> int:
         """Pods a fixed deployment needs for the peak at the same target utilisation."""
-        need = math.ceil(self.load.max() / (self.capacity_per_replica * self.policy.target_utilization))
+        per_replica = self.capacity_per_replica * self.policy.target_utilization
+        need = math.ceil(self.load.max() / per_replica)
         return max(self.policy.min_replicas, need)
 
 
@@ -79,7 +80,8 @@ def simulate_hpa(load: np.ndarray, capacity_per_replica: float, policy: HpaPolic
     steps = len(load)
     window = max(1, round(policy.downscale_window_s / policy.sync_period_s))
     ready_delay = max(0, math.ceil(policy.pod_ready_s / policy.sync_period_s))
-    first = max(policy.min_replicas, math.ceil(load[0] / (capacity_per_replica * policy.target_utilization)))
+    per_replica = capacity_per_replica * policy.target_utilization
+    first = max(policy.min_replicas, math.ceil(load[0] / per_replica))
     current = min(first, policy.max_replicas)
     recommendations: deque[int] = deque([current], maxlen=window)
     asked, ready = np.zeros(steps, dtype=int), np.zeros(steps, dtype=int)
@@ -139,7 +141,8 @@ def diurnal_arrivals(
     spike (day, start hour, hours, extra multiple of the rate) such as a campaign."""
     rng = np.random.default_rng(seed)
     grid = np.arange(0, 24, 1 / 60)  # minutes of a day, in hours
-    shape = trough_share + (1 - trough_share) * 0.5 * (1 + np.cos(2 * np.pi * (grid - peak_hour) / 24))
+    wave = 0.5 * (1 + np.cos(2 * np.pi * (grid - peak_hour) / 24))  # 1 at the peak hour
+    shape = trough_share + (1 - trough_share) * wave
     out = np.empty(len(days))
     for day in np.unique(days):
         idx = np.flatnonzero(days == day)

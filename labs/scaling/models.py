@@ -36,7 +36,8 @@ class Candidate:
             trees, depth = (int(s) for s in size)
             return TrainParams("random_forest", n_estimators=trees, max_depth=depth, seed=seed)
         raise ValueError(
-            f"model size {self.spec!r}: use 'logistic_regression' or 'random_forest:<trees>:<depth>'"
+            f"model size {self.spec!r}: use 'logistic_regression' or "
+            "'random_forest:<trees>:<depth>'"
         )
 
 
@@ -117,7 +118,7 @@ def measure_candidates(
             p_onnx = session.run(["probabilities"], feed_all)[0][:, 1]
             row |= {
                 "onnx_size_kb": size / 1024,
-                "onnx_1_row_ms": _median_ms(lambda s=session: s.run(None, feed_one), repeats),
+                "onnx_1_row_ms": _median_ms(lambda s=session, f=feed_one: s.run(None, f), repeats),
                 "onnx_max_abs_dp": float(np.max(np.abs(p_onnx - proba))),
             }
         rows.append(row)

@@ -33,8 +33,8 @@ class ScalingParams:
     workers_seconds: float = 1.5
     # 4. autoscaling
     hpa_days: int = 2
-    hpa_rows_per_day: int = 20000
-    hpa_requests_per_row: float = 40.0
+    hpa_rows_per_day: int = 200000
+    hpa_requests_per_row: float = 3000.0
     hpa_peak_hour: float = 19.0
     hpa_trough_share: float = 0.15
     hpa_spike: tuple[int, float, float, float] = (1, 12.0, 1.0, 2.0)
@@ -43,7 +43,7 @@ class ScalingParams:
     hpa_sync_period_s: float = 15.0
     hpa_downscale_window_s: float = 300.0
     hpa_min_replicas: int = 2
-    hpa_max_replicas: int = 50
+    hpa_max_replicas: int = 100
     hpa_pod_ready_s: float = 30.0
     # 5. smaller models
     model_sizes: tuple[str, ...] = (

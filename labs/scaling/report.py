@@ -37,9 +37,7 @@ def _sections(params: ScalingParams, m: dict[str, Any]) -> list[tuple[str, list[
             "replica_hours": trace.replica_hours, "scaling_events": trace.scaling_events,
             "overloaded_share": trace.overloaded_share,
         })  # fmt: skip
-    models = [
-        {k: v for k, v in r.items() if k != "train_s"} for r in m["models"]
-    ]
+    models = [{k: v for k, v in r.items() if k != "train_s"} for r in m["models"]]
     edge = [{k: round(v, 3) for k, v in m["edge"].items()}]
     c = m["costs"]
     serving = [

@@ -50,7 +50,9 @@ def inprocess_curve(
             model.predict_proba(batch)
             calls += 1
         wall = time.perf_counter() - start
-        out.append({"batch": size, "rows_per_s": calls * size / wall, "ms_per_call": wall / calls * 1e3})
+        out.append(
+            {"batch": size, "rows_per_s": calls * size / wall, "ms_per_call": wall / calls * 1e3}
+        )
     return out
 
 
