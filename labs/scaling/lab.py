@@ -106,12 +106,10 @@ def run(
             echo(f"3. Workers: {params.workers_clients} clients, {params.workers_batch_rows} "
                  "rows per request, against 1 and 2 workers …")  # fmt: skip
             body = throughput.rows_json(holdout, params.workers_batch_rows)
-            m["workers"] = [
-                throughput.load(url, body, params.workers_batch_rows,
-                                clients=params.workers_clients, seconds=params.workers_seconds)
-                | {"workers": n}
-                for n, url in ((1, app.url), (2, two_workers.url))
-            ]  # fmt: skip
+            m["workers"] = throughput.alternating_load(
+                {1: app.url, 2: two_workers.url}, body, params.workers_batch_rows,
+                clients=params.workers_clients, seconds=params.workers_seconds,
+            )  # fmt: skip
             m["loadavg"] = os.getloadavg()[0]
 
             # --- 2. Micro-batching: direct vs queued, at several loads ----------------------

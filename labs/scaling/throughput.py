@@ -165,3 +165,32 @@ def microbatch_server(
         env={**os.environ, **OFFLINE_ENV}, cwd=project_root(),
     ) as served:  # fmt: skip
         yield served
+
+
+def alternating_load(
+    urls: dict[int, str],
+    content: bytes,
+    rows: int,
+    *,
+    clients: int,
+    seconds: float,
+    rounds: int = 2,
+) -> list[dict[str, float]]:
+    """:func:`load` against each server in turn, ``rounds`` times, so a burst of load elsewhere
+    on the machine hits all of them alike; per server the rates of all rounds combined."""
+    parts: dict[int, list[dict[str, float]]] = {key: [] for key in urls}
+    for _ in range(rounds):
+        for key, url in urls.items():
+            parts[key].append(load(url, content, rows, clients=clients, seconds=seconds / rounds))
+    out = []
+    for key, runs in parts.items():
+        requests = sum(r["requests"] for r in runs)
+        span = sum(r["requests"] / r["requests_per_s"] for r in runs)
+        out.append({
+            "workers": key, "clients": clients, "batch": rows, "requests": requests,
+            "requests_per_s": requests / span, "rows_per_s": requests * rows / span,
+            "p50_ms": float(np.mean([r["p50_ms"] for r in runs])),
+            "p95_ms": float(np.mean([r["p95_ms"] for r in runs])),
+            "error_share": max(r["error_share"] for r in runs),
+        })  # fmt: skip
+    return out

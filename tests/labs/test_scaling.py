@@ -42,7 +42,7 @@ SMALL = replace(
     microbatch_loads=(1, 32),
     load_seconds=0.5,
     workers_seconds=0.6,
-    model_sizes=("logistic_regression", "random_forest:3:2", "random_forest:30:8"),
+    model_sizes=("logistic_regression", "random_forest:3:2", "random_forest:60:8"),
     latency_repeats=7,
 )
 
