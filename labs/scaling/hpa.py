@@ -9,7 +9,8 @@ It does nothing while ``|metric / target - 1| <= tolerance`` (0.1), scales up at
 doubling, or +4 pods, per period: the default scale-up policy), and scales *down* only to the
 highest recommendation of the last ``downscale_window_s`` (300 s): the stabilisation window
 that stops a dip from removing pods a returning peak needs. New pods serve only after
-``pod_ready_s``. The traffic curve comes from the production stream (see :func:`traffic_curve`).
+``pod_ready_s`` and count as idle until then. The traffic curve comes from the production
+stream (see :func:`traffic_curve`).
 """
 
 from __future__ import annotations
@@ -90,7 +91,12 @@ def simulate_hpa(load: np.ndarray, capacity_per_replica: float, policy: HpaPolic
     for i, rate in enumerate(load):
         while starts and starts[0][0] <= i:
             serving += starts.popleft()[1]
-        metric = rate / (max(serving, 1) * capacity_per_replica)  # utilisation of ready pods
+        # The metric is the ready pods' utilisation, at most 100 % each (an overloaded pod
+        # shows a full CPU, not the queue behind it). Pods still starting count as idle, as
+        # Kubernetes counts them when scaling up: without that the HPA would multiply again
+        # every period while new pods start, and overshoot.
+        busy = min(rate / capacity_per_replica, serving)  # pods' worth of work being done
+        metric = busy / current  # = the ready pods' utilisation when all pods are ready
         raw = desired_replicas(current, metric, policy.target_utilization, policy.tolerance)
         raw = min(max(raw, policy.min_replicas), policy.max_replicas)
         recommendations.append(raw)
