@@ -166,6 +166,7 @@ TOPICS: tuple[Topic, ...] = (
         "(ONNX, quantisation); run on the edge when latency, privacy or connectivity demand it, "
         "in the cloud when models are large or change often.",
         "cloud",
+        "ready",
     ),
     Topic(
         "availability",

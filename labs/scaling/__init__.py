@@ -1,0 +1,1 @@
+"""Lab scaling: batching, micro-batching, workers, autoscaling, smaller models, edge vs cloud."""

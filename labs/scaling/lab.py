@@ -1,0 +1,296 @@
+"""How do you scale a model to many predictions, and when do you score on the edge instead?
+
+Every answer to "how do we serve more?" is a measurement on this machine, in order:
+
+1. **Batching.** The same model scores row by row and in batches of up to a thousand rows,
+   in-process and over HTTP through the project's serving app.
+2. **Micro-batching in the server.** Single-row requests wait a few milliseconds in a queue
+   and are scored together: throughput gained at high load, latency paid at low load.
+3. **Workers.** The serving app under one and two uvicorn workers — and what two shared
+   cores allow.
+4. **Autoscaling on paper.** The Kubernetes HPA rule run over a day-shaped traffic curve
+   from the production stream, each replica's capacity the throughput measured in 3.
+5. **Smaller models.** Accuracy, size and latency from a logistic regression to a large
+   forest, in scikit-learn and ONNX Runtime: the smallest model within one AUC point.
+6. **Edge vs cloud, and cost.** Local latency against a cloud round trip, and what a million
+   predictions cost serverless or always-on, with right-sizing, autoscaling, reserved and
+   spot capacity as rows; prices come from ``params.yaml`` with the date they were taken.
+
+Timings depend on the machine and on what else runs on it; the claims compare measurements
+taken side by side, never against fixed times.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labs.common.catalogue import topic
+from labs.common.data import DAY, FEATURES, make_churn_data, make_production_stream
+from labs.common.model import TrainParams, train_model
+from labs.common.results import LabResult, artifact_path, claim_metrics
+from labs.common.serving.predlog import remove_log
+from labs.common.sidecar import sidecar
+from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_tracking
+from labs.scaling import costs, throughput
+from labs.scaling.claims import make_claims
+from labs.scaling.hpa import diurnal_arrivals, simulate_hpa, traffic_curve
+from labs.scaling.models import measure_candidates, train_candidates
+from labs.scaling.params import ScalingParams
+from labs.scaling.report import plot_autoscaling, plot_throughput, tables_text, write_tables
+
+QUESTION = topic("scaling").question
+EXPERIMENT = topic("scaling").experiment
+
+
+def run(
+    params: ScalingParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+) -> LabResult:
+    """Measure batching, micro-batching, workers, autoscaling, model size and cost."""
+    from labs.common.serving.server import serve_in_background
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "predictions.sqlite"
+    remove_log(log_path)
+    m: dict[str, Any] = {}  # every measurement, by claim
+
+    # --- Setup: four slow starts overlap ----------------------------------------------------
+    # The sidecar imports MLflow and registers the served model; the project's serving app
+    # imports its stack and waits for the model URI; two more servers (two uvicorn workers, the
+    # micro-batching demo) load the model file this process writes; meanwhile it trains.
+    with (
+        sidecar() as side,
+        serve_in_background(None, log_path=log_path, server_log=out_dir / "server.log") as app,
+    ):
+        side.submit(warm_up_tracking)
+        echo(f"Training the served model on {params.train_rows} customers …")
+        train = make_churn_data(params.train_rows, seed=params.seed)
+        holdout = make_churn_data(params.holdout_rows, seed=params.seed + 1)
+        model = train_model(train, TrainParams(seed=params.seed))
+        model_file = out_dir / "model.skops"
+        dump_model(model, model_file)
+        registered = side.submit(register_served, str(model_file), params.registered_model)
+        with (
+            throughput.workers_server(model_file, 2, out_dir) as two_workers,
+            throughput.microbatch_server(
+                model_file, out_dir, params.microbatch_max_wait_ms, params.microbatch_max_rows
+            ) as micro,
+        ):
+            echo(f"Training {len(params.model_sizes)} model sizes while the servers start …")
+            trained = train_candidates(params.model_sizes, train, params.seed)
+            model_uri, version = registered.result()
+            app.bind(model_uri)
+            app.wait_ready()
+            throughput.wait_workers(two_workers, 2)
+            micro.wait_healthy("/health", 90)
+            echo(f"Servers ready: serving app {app.url} ({model_uri}), 2 workers "
+                 f"{two_workers.url}, micro-batching {micro.url}")  # fmt: skip
+
+            # --- 1. Batching: row by row vs batches, in-process and over HTTP ---------------
+            echo("1. Batching: in-process curve …")
+            m["inprocess"] = throughput.inprocess_curve(
+                model, holdout, params.inprocess_batch_sizes, params.point_seconds
+            )
+            echo("1. Batching: HTTP curve against the serving app …")
+            m["http"] = throughput.http_curve(
+                app.url, holdout, params.http_batch_sizes, params.point_seconds
+            )
+
+            # --- 3. Workers: one vs two uvicorn workers, same app, same load ----------------
+            echo(f"3. Workers: {params.workers_clients} clients, {params.workers_batch_rows} "
+                 "rows per request, against 1 and 2 workers …")  # fmt: skip
+            body = throughput.rows_json(holdout, params.workers_batch_rows)
+            m["workers"] = throughput.alternating_load(
+                {1: app.url, 2: two_workers.url}, body, params.workers_batch_rows,
+                clients=params.workers_clients, seconds=params.workers_seconds,
+            )  # fmt: skip
+            m["loadavg"] = os.getloadavg()[0]
+
+            # --- 2. Micro-batching: direct vs queued, at several loads ----------------------
+            echo(f"2. Micro-batching (wait ≤ {params.microbatch_max_wait_ms:g} ms): loads "
+                 f"{list(params.microbatch_loads)} clients …")  # fmt: skip
+            m["micro"] = measure_microbatching(micro.url, holdout, params)
+
+            # --- 6a. Edge vs cloud: in-process latency vs a round trip ----------------------
+            m["edge"] = measure_edge(model, holdout, app.url, m["http"][0], params)
+        app.stop()
+
+        # --- 5. Smaller models ------------------------------------------------------------
+        echo("5. Smaller models: quality, size, latency (scikit-learn and ONNX) …")
+        m["models"] = measure_candidates(
+            trained, holdout, batch_rows=1000, repeats=params.latency_repeats,
+            with_onnx=params.with_onnx,
+        )  # fmt: skip
+
+        # --- 4. Autoscaling on paper ------------------------------------------------------
+        echo("4. The HPA over the production stream's daily curve …")
+        capacity = m["workers"][0]["rows_per_s"]
+        m["hpa"] = simulate_traffic(params, capacity)
+
+        # --- 6b. Cost ---------------------------------------------------------------------
+        m["costs"] = cost_model(params, m)
+
+        claims = make_claims(params, m)
+        echo("")
+        echo(tables_text(params, m))
+        files = [
+            plot_throughput(params, m, out_dir / "throughput.png"),
+            plot_autoscaling(params, m, out_dir / "autoscaling.png"),
+            write_tables(params, m, out_dir / "tables.md"),
+        ]
+        echo(f"Logging to MLflow (experiment {EXPERIMENT}) …")
+        record = RunRecord(
+            name="scaling-lab",
+            params={**asdict(params), "model_uri": model_uri, "model_version": version},
+            metrics=claim_metrics(claims),
+            artifacts=[str(f) for f in files],
+        )
+        run_id = side.submit(log_run_record, EXPERIMENT, record).result()
+
+    return LabResult(
+        lab="scaling",
+        question=QUESTION,
+        claims=claims,
+        artifacts=[artifact_path(f) for f in files],
+        mlflow={"experiment": EXPERIMENT, "run_id": run_id, "model_uri": model_uri},
+    )
+
+
+def register_served(model_file: str, name: str) -> tuple[str, str]:
+    """Find-or-register the model file's bytes as a version of ``name`` (same seed, same
+    version); return its pinned URI and version. Runs in the sidecar; no alias moves."""
+    import mlflow
+
+    from labs.common.registration import register_version
+    from labs.common.tracking import configure_tracking, load_model_file
+
+    configure_tracking()
+    model = load_model_file(Path(model_file))
+    version, _ = register_version(
+        mlflow.MlflowClient(), name, model, experiment=EXPERIMENT, run_name="served"
+    )
+    return f"models:/{name}/{version}", version
+
+
+def measure_microbatching(url: str, frame: Any, params: ScalingParams) -> list[dict[str, Any]]:
+    """Single-row requests at each load, scored at once and through the micro-batcher; the
+    server's counters give the batches formed and the time requests spent queued."""
+    import httpx
+
+    body = throughput.rows_json(frame, 1)
+    out = []
+    for clients in params.microbatch_loads:
+        row: dict[str, Any] = {"clients": clients}
+        direct = throughput.load(url, body, 1, clients=clients, seconds=params.load_seconds)
+        before = httpx.get(f"{url}/stats", timeout=10).json()
+        batched = throughput.load(
+            url, body, 1, clients=clients, seconds=params.load_seconds, path="/predict-batched"
+        )
+        after = httpx.get(f"{url}/stats", timeout=10).json()
+        d = {k: after[k] - before[k] for k in after}
+        row |= {
+            "direct_rps": direct["requests_per_s"],
+            "batched_rps": batched["requests_per_s"],
+            "gain": batched["requests_per_s"] / direct["requests_per_s"],
+            "direct_p50_ms": direct["p50_ms"],
+            "batched_p50_ms": batched["p50_ms"],
+            "mean_batch_requests": d["requests"] / max(d["batches"], 1),
+            "mean_queue_wait_ms": d["wait_s"] / max(d["requests"], 1) * 1e3,
+            "errors": direct["error_share"] + batched["error_share"],
+        }
+        out.append(row)
+    return out
+
+
+def measure_edge(
+    model: Any, frame: Any, url: str, http_one: dict[str, float], params: ScalingParams
+) -> dict[str, float]:
+    """One prediction on the device (validate + score, as the server does, without HTTP) vs
+    the serving app's measured loopback round trip plus a simulated network."""
+    import httpx
+
+    from labs.common.serving.schema import CustomerRow
+    from labs.common.serving.scoring import build_scorer
+
+    scorer, _ = build_scorer(model)
+    record = {
+        k: v.item() if hasattr(v, "item") else v
+        for k, v in frame[list(FEATURES)].iloc[0].to_dict().items()
+    }
+    times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        scorer([CustomerRow.model_validate(record)])
+        times.append(time.perf_counter() - start)
+    request = throughput.rows_json(frame, 1)
+    response = httpx.post(f"{url}/predict", content=request, timeout=10).content
+    payload = len(request) + len(response)
+    transfer_ms = payload * 8 / (params.cloud_bandwidth_mbit_s * 1e6) * 1e3
+    loopback = http_one["p50_ms"]
+    return {
+        "edge_ms": float(np.median(times) * 1e3),
+        "loopback_ms": loopback,
+        "payload_bytes": payload,
+        "transfer_ms": transfer_ms,
+        "cloud_ms": loopback + params.cloud_rtt_ms + transfer_ms,
+    }
+
+
+def simulate_traffic(params: ScalingParams, capacity: float) -> dict[str, Any]:
+    """The stream's rows spread over each day, the HPA run over it with and without its
+    damping (tolerance and stabilisation window)."""
+    stream = make_production_stream(params.hpa_days, params.hpa_rows_per_day, seed=params.seed + 3)
+    arrivals = diurnal_arrivals(
+        stream[DAY].to_numpy(), params.seed + 4, params.hpa_peak_hour, params.hpa_trough_share,
+        params.hpa_spike,
+    )  # fmt: skip
+    load = traffic_curve(
+        arrivals, params.hpa_days, params.hpa_sync_period_s, params.hpa_requests_per_row
+    )
+    damped = simulate_hpa(load, capacity, params.policy())
+    undamped = simulate_hpa(
+        load, capacity, params.policy(tolerance=0.0, window_s=params.hpa_sync_period_s)
+    )
+    day, start, hours, _ = params.hpa_spike
+    spike_end = day * 86400 + (start + hours) * 3600
+    return {"capacity": capacity, "damped": damped, "undamped": undamped, "spike_end_s": spike_end}
+
+
+def cost_model(params: ScalingParams, m: dict[str, Any]) -> dict[str, Any]:
+    """Serving and training cost rows from the measured numbers (see :mod:`costs`)."""
+    prices = params.prices()
+    trace = m["hpa"]["damped"]
+    month_scale = costs.SECONDS_PER_MONTH / (params.hpa_days * 86400)
+    per_month = float(trace.load.mean()) * costs.SECONDS_PER_MONTH
+    compute_s = m["edge"]["edge_ms"] / 1e3
+    serving = costs.serving_rows(
+        prices,
+        predictions_per_month=per_month,
+        compute_s=compute_s,
+        static_replicas=trace.static_replicas(),
+        overprovision=params.overprovision,
+        hpa_replica_hours_per_month=trace.replica_hours * month_scale,
+        min_replicas=params.hpa_min_replicas,
+    )
+    # The largest model's measured training time, scaled linearly to production rows.
+    largest = max(m["models"], key=lambda r: r["size_kb"])
+    job_h = largest["train_s"] / params.train_rows * params.production_training_rows / 3600
+    return {
+        "predictions_per_month": per_month,
+        "compute_s": compute_s,
+        "serverless_per_million": costs.serverless_cost_per_prediction(prices, compute_s) * 1e6,
+        "break_even_per_month": costs.break_even_per_month(
+            prices, compute_s, params.hpa_min_replicas
+        ),
+        "serving": serving,
+        "job_model": largest["model"],
+        "job_hours": job_h,
+        "training": costs.training_rows(prices, job_h, params.checkpoint_hours),
+        "spot_break_even_hours": costs.spot_break_even_hours(prices),
+    }
