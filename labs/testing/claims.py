@@ -36,6 +36,10 @@ def stress_verdicts(ramps: dict[str, Any], params: Any) -> dict[str, Any]:
         "slow_error_rate_max": max(s["error_rate"] for s in slow.steps),
         "users": list(params.stress_users),
         "requests": {"correct": good.requests, "slow_forest": slow.requests},
+        "locust_csv_requests": {
+            "correct": good.locust_csv_requests,
+            "slow_forest": slow.locust_csv_requests,
+        },
     }
 
 

@@ -98,6 +98,8 @@ def plot_stress(ramps: dict[str, Any], budget_ms: float, path: Path) -> Path:
         ax.plot([s["users"] for s in steps], [s["p99_ms"] for s in steps], "o-", label=label)
     ax.axhline(budget_ms, color="#c44e52", linestyle="--", label=f"p99 budget {budget_ms:g} ms")
     ax.set_xscale("log", base=2)
+    users = [s["users"] for s in ramps["correct"].steps]
+    ax.set_xticks(users, [str(u) for u in users])
     ax.set_yscale("log")
     ax.set_xlabel("concurrent users (locust step)")
     ax.set_ylabel("p99 latency (ms)")

@@ -29,6 +29,8 @@ class StressResult:
     knee_users: int | None
     requests: int
     locust_exit_code: int
+    locust_csv_requests: int  # locust's own count (``--csv`` stats), a cross-check of ours
+    locust_csv_failures: int
 
 
 def locust_command(url: str, csv_prefix: Path) -> list[str]:
@@ -85,7 +87,21 @@ def run_ramp(
         )
     rows = [json.loads(line) for line in samples.read_text().splitlines() if line]
     steps = summarise_steps(rows, users)
-    return StressResult(name, steps, knee(steps, p99_budget_ms), len(rows), int(code))
+    total, failures = locust_totals(out_dir / f"stress-{name}_stats.csv")
+    return StressResult(
+        name, steps, knee(steps, p99_budget_ms), len(rows), int(code), total, failures
+    )
+
+
+def locust_totals(stats_csv: Path) -> tuple[int, int]:
+    """Request and failure counts of the ``Aggregated`` row of locust's ``--csv`` stats."""
+    import csv
+
+    with stats_csv.open() as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == "Aggregated":
+                return int(row["Request Count"]), int(row["Failure Count"])
+    raise RuntimeError(f"no Aggregated row in {stats_csv}")
 
 
 def summarise_steps(rows: list[dict[str, Any]], users: tuple[int, ...]) -> list[dict[str, float]]:
