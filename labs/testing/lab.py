@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labs.common.catalogue import topic
 from labs.common.data import FEATURES, TARGET, make_churn_data, make_production_stream
 from labs.common.model import TrainParams, train_model
@@ -268,6 +270,7 @@ def _run(
             write_details(results, out_dir / "details.json"),
         ]
         mlflow.log_metrics(claim_metrics(claims))
+        _log_measurements(mlflow, results)
         for f in files:
             mlflow.log_artifact(str(f))
         run_id = mlflow_run.info.run_id
@@ -279,3 +282,14 @@ def _run(
         artifacts=[artifact_path(f) for f in files],
         mlflow={"experiment": EXPERIMENT, "run_id": run_id},
     )
+
+
+def _log_measurements(mlflow: Any, results: dict[str, Any]) -> None:
+    """The stress ramp as metric series (step = users) and each candidate's gate metrics."""
+    for name, ramp in results["stress"].items():
+        for step in ramp.steps:
+            for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"):
+                if np.isfinite(step[key]):
+                    mlflow.log_metric(f"stress.{name}.{key}", step[key], step=int(step["users"]))
+    for name, metrics in results["gate"]["metrics"].items():
+        mlflow.log_metrics({f"gate.{name}.{k}": v for k, v in metrics.items()})
