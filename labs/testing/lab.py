@@ -61,7 +61,7 @@ class TestingParams:
     label_noise: float = 0.4
     serve_batch_rows: int = 50
     slow_trees: int = 100
-    stress_users: tuple[int, ...] = (1, 2, 4, 8)
+    stress_users: tuple[int, ...] = (1, 2, 4, 8, 16)
     stress_step_seconds: float = 2.0
     stress_pacing_s: float = 0.1
     p99_budget_ms: float = 100.0

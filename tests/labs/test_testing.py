@@ -26,7 +26,7 @@ SMALL = TestingParams(
     holdout_rows=400,
     hypothesis_examples=10,
     noise_seeds=3,
-    stress_users=(1, 4),
+    stress_users=(1, 4, 16),
     stress_step_seconds=1.5,
     ab_simulations=600,
     robust_rows=300,
@@ -109,20 +109,21 @@ def test_gate_margin_comes_from_seed_noise_and_names_the_failing_metric(lab: Lab
 
 def test_stress_knee_of_the_forest_comes_at_far_lower_load(lab: LabResult, out: Path) -> None:
     m = measured(lab, "stress_knee")
-    assert m["slow_knee_users"] == 1  # over budget from the first user
-    assert m["slow_p99_ms"][0] > SMALL.p99_budget_ms
+    # ~30 ms of CPU per one-row request: at 4 users × 10 requests/s it cannot keep up
+    assert m["slow_knee_users"] in (1, 4)
+    assert m["slow_p99_ms"][-1] > SMALL.p99_budget_ms
     assert m["knee_ratio"] >= SMALL.knee_ratio
     assert m["correct_p99_ms"][0] <= SMALL.p99_budget_ms
     assert m["correct_error_rate_max"] == 0.0
     # the forest cannot keep up: more users, no more throughput; the correct model scales
     assert m["correct_rps"][-1] > 2 * m["correct_rps"][0]
-    assert m["slow_rps"][-1] < 0.5 * 4 / SMALL.stress_pacing_s
+    assert m["slow_rps"][-1] < 0.5 * 16 / SMALL.stress_pacing_s
     for name, ours in m["requests"].items():  # our samples agree with locust's --csv counts
         assert abs(ours - m["locust_csv_requests"][name]) <= max(3, 0.03 * ours)
     drawn = read_drawing(out / "stress_ramp.png")["axes"][0]
     lines = {line["label"]: line for line in drawn["lines"]}
     assert lines["forest"]["y"] == pytest.approx(m["slow_p99_ms"])
-    assert lines["correct (compiled scorer)"]["x"] == [1.0, 4.0]
+    assert lines["correct (compiled scorer)"]["x"] == [1.0, 4.0, 16.0]
 
 
 def test_ab_power_aa_and_peeking_from_the_numbers(lab: LabResult, out: Path) -> None:
