@@ -62,6 +62,7 @@ TOPICS: tuple[Topic, ...] = (
         "performance gates on quality, latency and resources, stress tests under load, an A/B "
         "test against the current model, and robustness tests on odd or corrupted inputs.",
         "basics",
+        "ready",
     ),
     Topic(
         "versioning",

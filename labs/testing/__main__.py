@@ -1,0 +1,9 @@
+"""``python -m labs.testing`` (``make lab-testing``): the lab, ``params.yaml`` → testing."""
+
+import sys
+
+from labs.common.entry import lab_main
+from labs.testing.lab import TestingParams, run
+
+if __name__ == "__main__":
+    sys.exit(lab_main("testing", "testing", TestingParams, run))
