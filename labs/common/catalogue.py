@@ -96,6 +96,7 @@ TOPICS: tuple[Topic, ...] = (
         "metrics, limiting exposure; blue-green runs two full environments and switches all "
         "traffic at once, making rollback instant. Shadow traffic tests without exposure.",
         "basics",
+        "ready",
     ),
     Topic(
         "retraining",
