@@ -170,6 +170,7 @@ TOPICS: tuple[Topic, ...] = (
         "Several replicas behind a proxy with health checks, retries and failover, graceful "
         "shutdown and rolling updates: one replica failing costs no requests.",
         "cloud",
+        "ready",
     ),
     Topic(
         "what_is_mlops",
