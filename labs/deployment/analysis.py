@@ -164,4 +164,6 @@ def split_interval(served: int, total: int, alpha: float) -> tuple[float, float]
     if total == 0:
         return (0.0, 1.0)
     low, high = proportion_confint(served, total, alpha=alpha, method="wilson")
-    return float(low), float(high)
+    # Analytically the interval reaches 0 (none served) or 1 (all served); the float formula
+    # lands a hair inside, which would put a 100 % weight "outside" its own interval.
+    return (0.0 if served == 0 else float(low)), (1.0 if served == total else float(high))

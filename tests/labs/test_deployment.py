@@ -139,6 +139,8 @@ def test_analysis_fails_without_data_and_passes_a_healthy_canary() -> None:
     assert not analyse(replace(healthy, churn_rows=80), champion, rules).passed
     low, high = split_interval(5, 100, 0.001)
     assert low < 0.05 < high
+    assert split_interval(300, 300, 0.001)[1] == 1.0  # all served: the interval reaches 1
+    assert split_interval(0, 300, 0.001)[0] == 0.0
 
 
 def test_envoy_config_routes_by_runtime_fraction_and_mirrors() -> None:
