@@ -58,6 +58,7 @@ def make_claims(
             bad.rolled_back_at == first
             and len(bad.steps) == 1
             and bad.exposure <= bound
+            and bad.steps[0].observed <= bound
             and bad.canary_after_rollback == 0,
             {
                 "rolled_back_at_weight": bad.rolled_back_at
@@ -66,6 +67,7 @@ def make_claims(
                 "bad_requests": bad.canary_total,
                 "total_requests": bad.total,
                 "exposure": bad.exposure,
+                "exposure_in_step": bad.steps[0].observed if bad.steps else math.nan,
                 "exposure_bound": bound,
                 "after_rollback": bad.canary_after_rollback,
                 "churn_share_bad": _num(bad.steps[0].verdict.churn_share if bad.steps else None),

@@ -77,7 +77,8 @@ def test_bad_canary_is_rolled_back_with_bounded_exposure(lab: LabResult) -> None
     assert m["rolled_back_at_weight"] == first
     assert m["bad_requests"] > 0  # it did get traffic: the rollback was decided on data
     assert m["exposure"] == pytest.approx(m["bad_requests"] / m["total_requests"])
-    assert m["exposure"] <= first / 100 + SMALL.exposure_tolerance
+    assert m["exposure"] <= first / 100 + SMALL.exposure_tolerance  # the run incl. after
+    assert m["exposure_in_step"] <= first / 100 + SMALL.exposure_tolerance  # the step alone
     assert m["after_rollback"] == 0
     assert abs(m["churn_share_bad"] - m["churn_share_champion"]) > SMALL.max_churn_share_diff
 
