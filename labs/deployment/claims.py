@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from scipy.stats import binom
+
 from labs.common.results import Claim
 from labs.deployment.analysis import Verdict
 from labs.deployment.params import DeploymentParams
@@ -24,7 +26,11 @@ def make_claims(
 ) -> list[Claim]:
     good, bad = rollouts["good"], rollouts["bad"]
     first = params.canary_steps[0]
-    bound = first / 100 + params.exposure_tolerance
+    # "The step's share + tolerance": the tolerance is binomial (Envoy draws per request), the
+    # same 1 − alpha as the split's interval, so the bound does not fail by bad luck.
+    step_n = bad.steps[0].sent if bad.steps else 0
+    allowed = float(binom.ppf(1 - params.split_alpha / 2, step_n, first / 100)) if step_n else 0.0
+    bound = allowed / step_n if step_n else 0.0
     all_steps = [s for r in (bad, good) for s in r.steps]
     zero: Step = pitfalls["zero_traffic"]
     missing: Verdict = pitfalls["missing"]
@@ -57,7 +63,7 @@ def make_claims(
             "requests it served stay within that step's share (Envoy's counters)",
             bad.rolled_back_at == first
             and len(bad.steps) == 1
-            and bad.exposure <= bound
+            and bad.canary_total <= allowed
             and bad.steps[0].observed <= bound
             and bad.canary_after_rollback == 0,
             {
@@ -69,6 +75,7 @@ def make_claims(
                 "exposure": bad.exposure,
                 "exposure_in_step": bad.steps[0].observed if bad.steps else math.nan,
                 "exposure_bound": bound,
+                "bad_requests_allowed": allowed,
                 "after_rollback": bad.canary_after_rollback,
                 "churn_share_bad": _num(bad.steps[0].verdict.churn_share if bad.steps else None),
                 "churn_share_champion": _num(

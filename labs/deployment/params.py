@@ -22,7 +22,6 @@ class DeploymentParams:
     max_p99_ms: float = 1000.0
     max_churn_share_diff: float = 0.12  # |canary churn share − champion's|, per step
     split_alpha: float = 0.001  # the binomial CI of each step's observed split
-    exposure_tolerance: float = 0.03
     shadow_requests: int = 150
     min_shadow_agreement: float = 0.9
     switch_hold_s: float = 1.5  # continuous load before, between and after the switches
