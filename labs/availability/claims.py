@@ -103,8 +103,9 @@ def make_claims(
         ),
         Claim(
             "graceful_drain",
-            "SIGTERM drains: requests in flight on the stopping replica complete, it exits 0, "
-            "and clients lose nothing",
+            "SIGTERM drains: requests in flight on the stopping replica complete, it exits "
+            "cleanly (uvicorn re-raises the SIGTERM after draining: -15, never -9), and clients "
+            "lose nothing",
             clean_exit
             and len(direct_in_flight) > 0
             and all(status == 200 for status, _ in drained_direct)
