@@ -98,6 +98,7 @@ TOPICS: tuple[Topic, ...] = (
         "metrics, limiting exposure; blue-green runs two full environments and switches all "
         "traffic at once, making rollback instant. Shadow traffic tests without exposure.",
         "basics",
+        "ready",
     ),
     Topic(
         "retraining",
@@ -175,6 +176,7 @@ TOPICS: tuple[Topic, ...] = (
         "Several replicas behind a proxy with health checks, retries and failover, graceful "
         "shutdown and rolling updates: one replica failing costs no requests.",
         "cloud",
+        "ready",
     ),
     Topic(
         "what_is_mlops",
