@@ -62,6 +62,9 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
 
     out_dir = reports_dir(topic)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finally blocks run
+    # Ctrl-C must stop a lab even when it was started from a shell that ignores SIGINT (a
+    # background job of a script, nohup, some CI runners): Python keeps an inherited "ignore".
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with run_lock(out_dir, topic):
             result = run(params, out_dir, echo=echo)
@@ -73,6 +76,7 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     if result.question != entry.question:  # one catalogue, one wording
         raise AssertionError(f"lab {topic} asks {result.question!r}; catalogue: {entry.question!r}")
     stamp(result, params=params, started=start)

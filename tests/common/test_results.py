@@ -257,3 +257,36 @@ def test_lab_main_puts_library_logging_back_when_it_returns(
         assert "PREFECT_LOGGING_LEVEL" not in os.environ
     finally:
         logging.getLogger("prefect").setLevel(before)
+
+
+def test_ctrl_c_stops_a_lab_even_if_the_shell_ignored_sigint(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A lab started as a background job of a script inherits SIGINT "ignored"; Ctrl-C (or the
+    SIGINT a supervisor sends) must still stop it with 130."""
+    import os
+    import signal
+    import time
+    from dataclasses import dataclass
+
+    from labs.common.entry import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)  # the interrupt lands here
+        return make_result(params.passed)
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 130
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # put back afterwards
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "interrupted" in capsys.readouterr().err
