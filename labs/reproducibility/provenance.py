@@ -117,8 +117,11 @@ def recompile_lock(root: Path, timeout_s: float) -> dict[str, Any]:
         return result
     with scratch_dir() as tmp:
         # The same relative paths as `make lock`, in a copy: uv writes the input's path into
-        # the lock's comments, and the user's checkout is not written.
+        # the lock's comments, and the user's checkout is not written. Like `make lock`, uv
+        # starts from the existing lock (its pins are uv's preferences): without it, an offline
+        # resolve picks whatever happens to be in the cache and "differs" for no reason.
         shutil.copy(root / "pyproject.toml", tmp / "pyproject.toml")
+        shutil.copy(root / LOCK_FILE, tmp / LOCK_FILE)
         cmd = [
             uv, "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
             "--generate-hashes", "--no-header", "--python-version", "3.11", "--quiet",
