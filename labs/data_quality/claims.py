@@ -117,7 +117,7 @@ def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
         Claim(
             "distribution_check_catches_small_factors",
             "×2 and ×3 pass the coarse range check, yet the batch-median expectation refuses "
-            "them and K-S drift flags only monthly_charges.",
+            "them and the drift test flags only monthly_charges.",
             passed=bool(small)
             and all(
                 len(m["coarse"][n].quarantined) == 0

@@ -30,7 +30,7 @@ def factor_table(
     drift: dict[str, Any],
 ) -> pd.DataFrame:
     """One row per unit factor: what the signature, the range check, the median expectation
-    and the K-S drift test each said, and how many predictions flipped."""
+    and the drift test (Cramér–von Mises) each said, and how many predictions flipped."""
     rows = []
     for factor in params.unit_factors:
         name = f"x{factor:g}"
@@ -89,7 +89,7 @@ def plot(table: pd.DataFrame, stream: pd.DataFrame, params: DataQualityParams, p
             for label, hit in (
                 ("range", row.range_check_refuses),
                 ("median", row.median_check_refuses),
-                ("K-S", row.drift_flagged),
+                ("drift test", row.drift_flagged),
             )
             if hit
         ]

@@ -19,7 +19,7 @@ from labs.monitoring.params import MonitoringParams
 
 TITLES = {
     "quality": "Quality of each day's predictions, once its labels arrived",
-    "drift": "Data and prediction drift of each day's batch (K-S / χ², Bonferroni)",
+    "drift": "Data and prediction drift of each day's batch (Cramér–von Mises / χ², Bonferroni)",
     "latency": "Request latency as the clients saw it: p99 per day",
     "alerts": "Alerts, by the day the job raised them (★ a new incident)",
 }

@@ -3,8 +3,8 @@
 Each day, for that day's batch of logged predictions, :class:`Monitor`
 
 1. tests data drift (every feature) and prediction drift (the scores) against the reference
-   with :func:`labs.common.drift.detect_drift` (K-S, two-sample chi-square, Bonferroni) — no
-   labels needed, so this is the early warning;
+   with :func:`labs.common.drift.detect_drift` (Cramér–von Mises, two-sample chi-square,
+   Bonferroni) — no labels needed, so this is the early warning;
 2. measures quality (:func:`labs.common.model.quality_metrics`: accuracy, precision, recall,
    ROC-AUC …) on the batch of ``label_delay_days`` ago, whose labels have just arrived — the
    only signal that sees concept drift;

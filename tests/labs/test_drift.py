@@ -13,7 +13,13 @@ from scipy import stats
 
 from labs.common.catalogue import topic
 from labs.common.data import CATEGORIES, FEATURES, PROBA, TARGET, make_churn_data
-from labs.common.drift import chi2_two_sample_pvalue, detect_drift
+from labs.common.drift import (
+    FAMILY_MARGIN,
+    chi2_two_sample_pvalue,
+    cvm_two_sample_pvalue,
+    detect_drift,
+    report_p_values,
+)
 from labs.common.plots import read_drawing
 from labs.common.results import Summary, finish, read_summary
 from labs.drift.lab import DriftParams, run
@@ -97,17 +103,17 @@ def test_prior_shift_shows_as_target_and_prediction_drift(lab: Summary) -> None:
 def test_false_alarm_and_sample_size_claims(lab: Summary) -> None:
     fa = measured(lab, "false_alarm_rate_at_most_alpha")
     rates = {k: v for k, v in fa.items() if k != "bound_max"}
-    assert set(rates) == {f"{m}_n{n}" for m in ("ks", "chi2_two_sample") for n in (100, 10000)}
+    assert set(rates) == {f"{m}_n{n}" for m in ("cvm", "chi2_two_sample") for n in (100, 10000)}
     assert max(rates.values()) <= fa["bound_max"]
     naive = measured(lab, "naive_chi_square_false_alarms")
     assert min(naive["n100"], naive["n10000"]) >= 3 * ALPHA
     trade = measured(lab, "sample_size_tradeoff")
     assert trade["wasserstein_false_alarms_n100"] > 0.5
     assert (
-        trade["ks_small_shift_detection_n10000"]
+        trade["cvm_small_shift_detection_n10000"]
         >= 0.9
         > 0.25
-        >= trade["ks_small_shift_detection_n100"]
+        >= trade["cvm_small_shift_detection_n100"]
     )
 
 
@@ -164,19 +170,28 @@ def test_the_study_plot_draws_the_measured_rates(lab: Summary) -> None:
     assert false_alarms["xscale"] == "log"
     lines = {line["label"]: line for line in false_alarms["lines"]}
     assert set(lines) == {*METHOD_LABELS.values(), f"α = {SMALL.alpha:g}"}
-    ks = lines[METHOD_LABELS["ks"]]
-    assert ks["x"] == [100.0, 10000.0]
+    cvm = lines[METHOD_LABELS["cvm"]]
+    assert cvm["x"] == [100.0, 10000.0]
     rates = measured(lab, "false_alarm_rate_at_most_alpha")
-    assert ks["y"] == pytest.approx([rates["ks_n100"], rates["ks_n10000"]])
+    assert cvm["y"] == pytest.approx([rates["cvm_n100"], rates["cvm_n10000"]])
     naive = measured(lab, "naive_chi_square_false_alarms")
     assert lines[METHOD_LABELS["chi2_goodness_of_fit"]]["y"] == pytest.approx(
         [naive["n100"], naive["n10000"]]
     )
     trade = measured(lab, "sample_size_tradeoff")
     detection = {line["label"]: line["y"] for line in tiny_shift["lines"]}
-    assert detection[METHOD_LABELS["ks"]] == pytest.approx(
-        [trade["ks_small_shift_detection_n100"], trade["ks_small_shift_detection_n10000"]]
+    assert detection[METHOD_LABELS["cvm"]] == pytest.approx(
+        [trade["cvm_small_shift_detection_n100"], trade["cvm_small_shift_detection_n10000"]]
     )
+    power = measured(lab, "power_on_the_same_budget")
+    assert detection[METHOD_LABELS["ks"]] == pytest.approx(
+        [power["ks_small_shift_detection_n100"], power["ks_small_shift_detection_n10000"]]
+    )
+    assert power["cvm_small_shift_detection_n10000"] >= power["ks_small_shift_detection_n10000"]
+    for n in (100, 10000):  # never detectably worse than K-S on the same budget
+        assert power[f"cvm_small_shift_detection_n{n}"] >= (
+            power[f"ks_small_shift_detection_n{n}"] - power[f"two_se_n{n}"]
+        )
 
 
 def test_mlflow_has_one_nested_run_per_scenario(lab: Summary) -> None:
@@ -203,7 +218,8 @@ def test_same_seed_same_numbers_and_the_printout(lab: Summary, tmp_path: Path, c
     again = read_summary(tmp_path / "summary.json")
     assert code == 0 and [c.measured for c in again.claims] == [c.measured for c in lab.claims]
     out = capsys.readouterr().out
-    assert "Scenarios (feature tests at α=0.05, Bonferroni: p < 0.0056 per column)" in out
+    threshold = FAMILY_MARGIN * SMALL.alpha / 9  # 7 features, the target and the prediction
+    assert f"(feature tests at α=0.05, Bonferroni: p < {threshold:.4f} per column)" in out
     assert "How far to trust an alert" in out and "✓ concept_caught_by_performance" in out
     concept_row = next(line for line in out.splitlines() if line.strip().startswith("concept "))
     caught = measured(lab, "concept_caught_by_performance")
@@ -240,7 +256,7 @@ def no_drift_study():
 
 
 @pytest.mark.parametrize(
-    ("method", "kind"), [("ks", "numeric"), ("chi2_two_sample", "categorical")]
+    ("method", "kind"), [("cvm", "numeric"), ("ks", "numeric"), ("chi2_two_sample", "categorical")]
 )
 def test_chosen_tests_false_alarm_at_most_alpha(no_drift_study, method, kind) -> None:
     row = next(r for r in no_drift_study if r.method == method)
@@ -248,6 +264,18 @@ def test_chosen_tests_false_alarm_at_most_alpha(no_drift_study, method, kind) ->
     assert row.false_alarm_rate <= ALPHA + 3 * math.sqrt(
         ALPHA * (1 - ALPHA) / row.false_alarm_trials
     )
+
+
+def test_the_power_line_states_what_slips_through(no_drift_study) -> None:
+    from labs.drift.report import power_line
+
+    rows = {r.method: r for r in no_drift_study}
+    caught = rows["cvm"].small_shift_detection_rate
+    line = power_line(no_drift_study, 200)
+    assert f"n=200): a tiny 0.1-SD numeric shift is caught in {caught:.0%}" in line
+    assert f"{1 - caught:.0%} slip through" in line
+    assert f"K-S on the same budget: {rows['ks'].small_shift_detection_rate:.0%}" in line
+    assert power_line(no_drift_study, 999) == ""  # no study at that size: nothing claimed
 
 
 def test_evidently_default_chi_square_would_fail_that_test(no_drift_study) -> None:
@@ -296,14 +324,18 @@ def test_vectorised_tests_equal_scipy_and_evidently() -> None:
 
 def test_detect_drift_runs_our_tests_inside_evidently() -> None:
     ref, cur = _samples(5, n=300)
-    result = detect_drift(ref, cur, alpha=ALPHA)
+    result = detect_drift(ref, cur, alpha=ALPHA, report=True)
     assert result["contract"].p_value == pytest.approx(
         chi2_two_sample_pvalue(ref["contract"], cur["contract"]), rel=1e-9
     )
-    assert result["age"].p_value == pytest.approx(
-        stats.ks_2samp(ref["age"], cur["age"]).pvalue, rel=1e-9
-    )
-    assert result["age"].threshold == pytest.approx(ALPHA / len(FEATURES))
+    # Numeric columns: Cramér–von Mises (tests/common/test_drift_power.py checks it).
+    for column in ("monthly_charges", "age"):
+        assert result[column].p_value == cvm_two_sample_pvalue(ref[column], cur[column])
+    assert result["age"].threshold == pytest.approx(FAMILY_MARGIN * ALPHA / len(FEATURES))
+    # The Evidently report shows the very tests that decided, with the same p-values.
+    shown = report_p_values(result.report)
+    assert shown == pytest.approx({c.column: c.p_value for c in result.columns}, rel=1e-9)
+    assert detect_drift(ref, cur, alpha=ALPHA).report is None  # no report asked, none built
 
 
 # --- bad input ---------------------------------------------------------------------------
