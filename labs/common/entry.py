@@ -64,7 +64,7 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finally blocks run
     # Ctrl-C must stop a lab even when it was started from a shell that ignores SIGINT (a
     # background job of a script, nohup, some CI runners): Python keeps an inherited "ignore".
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, _interrupt)
     try:
         with run_lock(out_dir, topic):
             result = run(params, out_dir, echo=echo)
@@ -84,8 +84,20 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
     return finish(result, out_dir)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM while a lab runs; ``finally`` blocks stop what it started.
+
+    A subclass on purpose. CPython remembers a *bare* ``KeyboardInterrupt`` that left code run
+    by ``exec()`` of a string (dataclasses, namedtuples and pydantic models do that while a lazy
+    import runs) as "unhandled", and under ``python -m`` it then ends the process by SIGINT
+    after the interpreter shut down, even though the lab caught it and returned 130: the
+    caller saw a signal death (-2) instead of exit code 130. That check matches the exact type
+    only, so this subclass never sets it.
+    """
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Interrupted(f"signal {signum}")
 
 
 class LabBusyError(Refusal):

@@ -290,3 +290,57 @@ def test_ctrl_c_stops_a_lab_even_if_the_shell_ignored_sigint(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert "interrupted" in capsys.readouterr().err
+
+
+_EXEC_INTERRUPT_LAB = """
+import os, signal, sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import labs.common.catalogue as catalogue
+from labs.common.entry import lab_main
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    passed: bool
+
+
+def run(params, out_dir, echo):
+    # The interrupt lands inside code run by exec() of a string, as it does when Ctrl-C hits
+    # a lazy import that builds dataclasses or namedtuples.
+    exec("os.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass", {"os": os, "signal": signal})
+
+
+catalogue.topic = lambda topic_id: catalogue.Topic(
+    topic_id, "Does the contract hold?", "It does.", "basics", "ready"
+)
+sys.exit(lab_main("demo", "demo_lab", DemoParams, run, argv=[]))
+"""
+
+
+def test_ctrl_c_inside_exec_code_still_exits_130_not_by_signal(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    """Under ``python -m``, CPython turned a caught bare KeyboardInterrupt that had left
+    exec()'d code into a SIGINT death at exit (return code -2, no traceback): Ctrl-C during a
+    lab's first imports failed the contract's exit code 130 now and then."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "demo_interrupt_lab.py").write_text(_EXEC_INTERRUPT_LAB)
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    env = {**os.environ, "LABS_ROOT": str(tmp_path), "PYTHONPATH": f"{repo_root}:{tmp_path}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "demo_interrupt_lab"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "lab demo: interrupted; what it started was stopped."
+    )
