@@ -118,8 +118,10 @@ def test_stress_knee_of_the_forest_comes_at_far_lower_load(lab: LabResult, out: 
     # the forest cannot keep up: more users, no more throughput; the correct model scales
     assert m["correct_rps"][-1] > 2 * m["correct_rps"][0]
     assert m["slow_rps"][-1] < 0.5 * 16 / SMALL.stress_pacing_s
-    for name, ours in m["requests"].items():  # our samples agree with locust's --csv counts
-        assert abs(ours - m["locust_csv_requests"][name]) <= max(3, 0.03 * ours)
+    # Our samples agree with locust's --csv counts up to the requests in flight when locust
+    # stops its users: at most one per user.
+    for name, ours in m["requests"].items():
+        assert abs(ours - m["locust_csv_requests"][name]) <= max(SMALL.stress_users)
     drawn = read_drawing(out / "stress_ramp.png")["axes"][0]
     lines = {line["label"]: line for line in drawn["lines"]}
     assert lines["forest"]["y"] == pytest.approx(m["slow_p99_ms"])
