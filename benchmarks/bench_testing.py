@@ -40,7 +40,7 @@ def main() -> int:
         holdout = make_churn_data(200, seed=params.seed + 1)
         models = {
             "correct": train_model(train, TrainParams(seed=params.seed)),
-            "slow_forest": stress.forest_model(train, params.slow_trees, params.seed),
+            "slow_forest": stress.slow_forest(train, params.slow_request_ms, params.seed).model,
         }
         print("Logging both candidates to a temporary MLflow store …", flush=True)
         with start_run("bench-testing", "bench"):

@@ -19,7 +19,8 @@ def unit_verdict(results: list[Any]) -> dict[str, Any]:
     }
 
 
-def stress_verdicts(ramps: dict[str, Any], params: Any) -> dict[str, Any]:
+def stress_verdicts(results: dict[str, Any], params: Any) -> dict[str, Any]:
+    ramps, forest = results["stress"], results["slow_forest"]
     good, slow = ramps["correct"], ramps["slow_forest"]
     top = max(params.stress_users)
     # no knee within the ramp: the knee lies beyond its last step
@@ -35,6 +36,8 @@ def stress_verdicts(ramps: dict[str, Any], params: Any) -> dict[str, Any]:
         "correct_error_rate_max": max(s["error_rate"] for s in good.steps),
         "slow_error_rate_max": max(s["error_rate"] for s in slow.steps),
         "users": list(params.stress_users),
+        "slow_trees": forest["trees"],  # sized so one call costs ~slow_request_ms here
+        "slow_one_row_ms": forest["one_row_ms"],
         "requests": {"correct": good.requests, "slow_forest": slow.requests},
         "locust_csv_requests": {
             "correct": good.locust_csv_requests,
@@ -50,7 +53,7 @@ def make_claims(params: Any, results: dict[str, Any]) -> list[Claim]:
     good_gate, bad_gate = g["verdicts"]["correct"], g["verdicts"]["degraded"]
     inter = results["integration"]
     ok, renamed, corrupt = inter["correct"], inter["renamed_column"], inter["corrupt_request"]
-    stress = stress_verdicts(results["stress"], params)
+    stress = stress_verdicts(results, params)
     ab = results["ab"]
     rob = results["robustness"]
     rg, rb = rob["correct"], rob["overfit_unvalidated"]

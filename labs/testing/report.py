@@ -16,7 +16,7 @@ def kind_rows(results: dict[str, Any], params: Any) -> list[dict[str, str]]:
     """One row per kind of test: the planted defect, how each candidate fared, the numbers."""
     unit = {k: unit_verdict(v) for k, v in results["unit"].items()}
     g, inter, ab = results["gate"], results["integration"], results["ab"]
-    stress = stress_verdicts(results["stress"], params)
+    stress = stress_verdicts(results, params)
     rg, rb = results["robustness"]["correct"], results["robustness"]["overfit_unvalidated"]
     bad_gate = g["verdicts"]["degraded"]
 
@@ -54,7 +54,8 @@ def kind_rows(results: dict[str, Any], params: Any) -> list[dict[str, str]]:
         },
         {
             "test": "stress (locust)",
-            "defect planted": f"{params.slow_trees}-tree forest per request",
+            "defect planted": f"{stress['slow_trees']}-tree forest per request "
+            f"({stress['slow_one_row_ms']:.0f} ms a call)",
             "correct": f"knee {knee(stress['correct_knee_users'])}",
             "defective": f"knee {knee(stress['slow_knee_users'])}",
             "numbers": f"p99 at {stress['users'][-1]} users: "

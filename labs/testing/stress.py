@@ -18,6 +18,7 @@ import numpy as np
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 MAX_ERROR_RATE = 0.01
+SLOW_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def knee(steps: list[dict[str, float]], p99_budget_ms: float) -> int | None:
     return None
 
 
-def forest_model(train: Any, trees: int, seed: int) -> Any:
+def forest_model(train: Any, trees: int, seed: int, max_depth: int | None = None) -> Any:
     """The planted defect: a forest served through scikit-learn on every one-row request —
     fine offline, costly per call."""
     from sklearn.ensemble import RandomForestClassifier
@@ -152,6 +153,57 @@ def forest_model(train: Any, trees: int, seed: int) -> Any:
     from labs.common.model import TrainParams, build_model
 
     model = build_model(TrainParams()).set_params(
-        classifier=RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=1)
+        classifier=RandomForestClassifier(
+            n_estimators=trees, max_depth=max_depth, random_state=seed, n_jobs=1
+        )
     )
     return model.fit(train[list(FEATURES)], train[TARGET])
+
+
+@dataclass(frozen=True)
+class SlowForest:
+    """The defect sized to this machine: ``trees`` chosen so one one-row ``predict_proba``
+    takes about ``request_ms`` here (median of repeated calls, ``measured_ms``)."""
+
+    model: Any
+    trees: int
+    measured_ms: float
+
+
+def one_row_ms(model: Any, row: Any, repeats: int = 21) -> float:
+    """Fastest wall milliseconds of ``model.predict_proba`` on one row, after a warm-up: the
+    minimum is the call's own cost, least disturbed by whatever else the machine runs."""
+    import time
+
+    model.predict_proba(row)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_proba(row)
+        times.append(time.perf_counter() - start)
+    return float(np.min(times)) * 1000
+
+
+def slow_forest(train: Any, request_ms: float, seed: int, *, max_trees: int = 3000) -> SlowForest:
+    """A per-request forest costing about ``request_ms`` per one-row call on *this* machine.
+
+    A fixed tree count made the stress claim depend on the CPU: a fast machine served a
+    100-tree forest within the budget at every step. A call costs a fixed part (the pipeline)
+    plus a part per tree; two probe forests measure both, a line fitted through them sets the count,
+    and up to two more steps correct it while it misses by more than 15-25 %. A call's cost is
+    per tree, hardly per node: shallow trees (depth 4) keep the model file small."""
+    from labs.common.data import FEATURES
+
+    row = train[list(FEATURES)].iloc[:1]
+    points = [(n, one_row_ms(forest_model(train, n, seed, SLOW_DEPTH), row)) for n in (50, 300)]
+    model, trees, ms = None, 0, 0.0
+    for _ in range(3):
+        per_tree, fixed = np.polyfit(*zip(*points, strict=True), deg=1)  # least squares
+        per_tree = max(float(per_tree), 1e-3)
+        trees = int(min(max_trees, max(1, np.ceil((request_ms - fixed) / per_tree))))
+        model = forest_model(train, trees, seed, SLOW_DEPTH)
+        ms = one_row_ms(model, row)
+        points.append((trees, ms))
+        if 0.85 * request_ms <= ms <= 1.25 * request_ms or trees == max_trees:
+            break
+    return SlowForest(model, trees, ms)
