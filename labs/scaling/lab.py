@@ -250,16 +250,27 @@ def simulate_traffic(params: ScalingParams, capacity: float) -> dict[str, Any]:
         stream[DAY].to_numpy(), params.seed + 4, params.hpa_peak_hour, params.hpa_trough_share,
         params.hpa_spike,
     )  # fmt: skip
-    load = traffic_curve(
-        arrivals, params.hpa_days, params.hpa_sync_period_s, params.hpa_requests_per_row
-    )
+    # The curve is scaled to this machine: its usual daily peak (95th percentile, the campaign
+    # aside) needs hpa_peak_replicas replicas of the measured capacity at the target load. A
+    # fixed number of requests fitted in the minimum replicas on a fast machine.
+    per_row = traffic_curve(arrivals, params.hpa_days, params.hpa_sync_period_s, 1.0)
+    requests_per_row = (
+        params.hpa_peak_replicas * capacity * params.hpa_target_utilization
+    ) / float(np.quantile(per_row, 0.95))
+    load = per_row * requests_per_row
     damped = simulate_hpa(load, capacity, params.policy())
     undamped = simulate_hpa(
         load, capacity, params.policy(tolerance=0.0, window_s=params.hpa_sync_period_s)
     )
     day, start, hours, _ = params.hpa_spike
     spike_end = day * 86400 + (start + hours) * 3600
-    return {"capacity": capacity, "damped": damped, "undamped": undamped, "spike_end_s": spike_end}
+    return {
+        "capacity": capacity,
+        "requests_per_row": requests_per_row,
+        "damped": damped,
+        "undamped": undamped,
+        "spike_end_s": spike_end,
+    }
 
 
 def cost_model(params: ScalingParams, m: dict[str, Any]) -> dict[str, Any]:

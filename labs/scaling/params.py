@@ -34,7 +34,7 @@ class ScalingParams:
     # 4. autoscaling
     hpa_days: int = 2
     hpa_rows_per_day: int = 200000
-    hpa_requests_per_row: float = 3000.0
+    hpa_peak_replicas: float = 12.0
     hpa_peak_hour: float = 19.0
     hpa_trough_share: float = 0.15
     hpa_spike: tuple[int, float, float, float] = (1, 12.0, 1.0, 2.0)
@@ -76,6 +76,8 @@ class ScalingParams:
             raise ValueError("http_batch_sizes: the serving API accepts at most 1000 rows")
         if min(self.inprocess_batch_sizes) != 1 or min(self.http_batch_sizes) != 1:
             raise ValueError("batch sizes must start at 1 (row by row is the baseline)")
+        if not self.hpa_peak_replicas > 0:
+            raise ValueError(f"hpa_peak_replicas must be > 0, got {self.hpa_peak_replicas!r}")
         if not 0 < self.hpa_target_utilization <= 1:
             raise ValueError("hpa_target_utilization must be in (0, 1]")
         if len(self.model_sizes) < 2:
