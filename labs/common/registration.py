@@ -7,12 +7,10 @@ creates versions and records the hashes that every later load verifies.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from labs.common.registry import SHA_TAG
+from labs.common.registry import SHA_TAG, registry_lock
 
 if TYPE_CHECKING:  # mlflow is heavy; callers pass a client they already have
     from mlflow import MlflowClient
@@ -43,8 +41,8 @@ def register_version(
     """Find-or-register ``model`` as a version of ``name``, keyed by the sha256 of its bytes.
 
     Returns ``(version, created)``. The same bytes always map to the same version, also when
-    two processes register at the same moment: search and registration happen under one
-    lock per (tracking store, model name), so the second finds the first's version instead
+    two processes register at the same moment: search and registration happen under
+    :func:`~labs.common.registry.registry_lock`, so the second finds the first's version instead
     of adding a duplicate. The model is logged into run ``run_id`` if given, else into a new
     run of ``experiment``; ``tags`` (lineage) are set on a new version.
     """
@@ -53,7 +51,7 @@ def register_version(
     from labs.common.tracking import log_sklearn_model, model_sha256, start_run
 
     sha = model_sha256(model)
-    with _registry_lock(name):
+    with registry_lock(name):
         version = find_version(client, name, sha)
         if version is not None:
             _record_artifact_sha(client, name, version)
@@ -85,23 +83,3 @@ def _record_artifact_sha(client: MlflowClient, name: str, version: str) -> None:
     if not mv.tags.get(ARTIFACT_SHA_TAG):
         sha = file_sha256(logged_model_file(f"models:/{name}/{version}"))
         client.set_model_version_tag(name, version, ARTIFACT_SHA_TAG, sha)
-
-
-@contextlib.contextmanager
-def _registry_lock(name: str) -> Iterator[None]:
-    """An exclusive lock per tracking store and model name (a file lock: processes on this
-    machine; a shared tracking server would need its own check-and-set)."""
-    import fcntl
-    import hashlib
-    import tempfile
-
-    from labs.common.tracking import tracking_uri
-
-    key = hashlib.sha1(f"{tracking_uri()}|{name}".encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"mlops-labs-registry-{key}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -16,15 +16,20 @@ promotions); it never rewrites them. With nothing to go back to it raises
 Lineage: a version is traceable when it carries :data:`LINEAGE_TAGS` — the git commit that
 pins the code and the DVC lock file, the md5 of the training data (DVC's own content address)
 and the sha256 of the model file.
+
+Concurrency: every read-decide-write of the registry (find-or-register a version, read the
+champion → compare → move aliases) happens under :func:`registry_lock`, so two runs at once
+act one after the other, and the second sees what the first did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,6 +247,33 @@ def read_audit_log(path: Path) -> list[AliasMove]:
 def missing_lineage(version: ModelVersion) -> list[str]:
     """The :data:`LINEAGE_TAGS` a registered version lacks (empty values count as missing)."""
     return [tag for tag in LINEAGE_TAGS if not version.tags.get(tag)]
+
+
+@contextlib.contextmanager
+def registry_lock(name: str) -> Iterator[None]:
+    """Hold the exclusive lock of model ``name`` in this tracking store (blocks until free).
+
+    MLflow has no compare-and-set for aliases or "register unless this hash exists", so
+    whoever reads the registry to decide a write holds this lock from the read to the write.
+    It is an ``flock`` on a file in the temp dir keyed by (tracking URI, model name): the
+    kernel's, so a killed holder never leaves it stale, and it serialises threads too (each
+    ``open`` is its own lock). It covers processes on this machine; a shared tracking server
+    would need a lock of its own. Not re-entrant: never nest it.
+    """
+    import fcntl
+    import hashlib
+    import tempfile
+
+    from labs.common.tracking import tracking_uri
+
+    key = hashlib.sha1(f"{tracking_uri()}|{name}".encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"mlops-labs-registry-{key}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_locked_error(err: BaseException) -> bool:

@@ -188,23 +188,35 @@ def promote_or_keep(
     champion_score: float | None,
     challenger_score: float,
     config: RetrainConfig,
-) -> tuple[str, str]:
+) -> tuple[str, str, str | None]:
     """Move ``champion`` in one step if the challenger wins by the margin and clears the floor;
-    the replaced version keeps the alias ``previous``. Returns (action, reason)."""
+    the replaced version keeps the alias ``previous``. Returns (action, reason, the champion
+    version after this step).
+
+    The comparison was made against ``champion`` as this run loaded it, minutes ago. Another
+    run may have moved the alias since (two retraining runs at once), so the move is a
+    compare-and-set: under :func:`~labs.common.registry.registry_lock` the champion is read
+    again, and the alias moves only if it is still the one compared against. Otherwise this
+    run keeps: its challenger is already champion, or its comparison is stale. Of two runs at
+    once, at most one reports a promotion, and the registry, its tags and the audit log agree.
+    """
     import mlflow
 
-    from labs.common.registry import promote, repair
+    from labs.common.registry import CHAMPION, alias_version, promote, registry_lock, repair
     from labs.common.tracking import configure_tracking
 
     if challenger_score < config.absolute_floor:
         return (
             "kept",
             f"challenger {challenger_score:.3f} is below the floor {config.absolute_floor}",
+            champion.version,
         )
     if champion_score is not None and challenger_score < champion_score + config.margin:
-        return "kept", (
+        return (
+            "kept",
             f"challenger {challenger_score:.3f} does not beat champion {champion_score:.3f} "
-            f"by the margin {config.margin}"
+            f"by the margin {config.margin}",
+            champion.version,
         )
     configure_tracking()
     client = mlflow.MlflowClient()
@@ -212,18 +224,29 @@ def promote_or_keep(
     why = f"challenger {challenger_score:.3f} beats champion " + (
         f"{champion_score:.3f} + margin {config.margin}" if champion_score is not None else "(none)"
     )
-    # A run killed between alias moves leaves the registry for this call to mend first; then
-    # one promote moves champion and points `previous` at the replaced version (crash-safe).
-    repair(client, config.model_name, audit_log=audit_log, previous=PREVIOUS)
-    promote(
-        client,
-        config.model_name,
-        challenger_version,
-        reason=why,
-        audit_log=audit_log,
-        previous=PREVIOUS,
-    )
-    return "promoted", why
+    with registry_lock(config.model_name):
+        # A run killed between alias moves leaves the registry for this call to mend first.
+        repair(client, config.model_name, audit_log=audit_log, previous=PREVIOUS)
+        current = alias_version(client, config.model_name, CHAMPION)
+        if current == challenger_version:
+            return "kept", f"v{current} is already champion (moved there by another run)", current
+        if current != champion.version:
+            compared = f"v{champion.version or '—'}"
+            stale = (
+                f"champion moved from {compared} to v{current} while this run compared against "
+                f"{compared}: the comparison is stale, nothing moved; run again"
+            )
+            return "kept", stale, current
+        # One promote moves champion and points `previous` at the replaced version.
+        promote(
+            client,
+            config.model_name,
+            challenger_version,
+            reason=why,
+            audit_log=audit_log,
+            previous=PREVIOUS,
+        )
+    return "promoted", why, challenger_version
 
 
 # --- the wiring, shared by the flow and the lab -------------------------------------------------
@@ -240,7 +263,7 @@ class Steps:
     decide: Callable[..., Decision] = decide
     train_challenger: Callable[..., Any] = train_challenger
     register_challenger: Callable[..., str] = register_challenger
-    promote_or_keep: Callable[..., tuple[str, str]] = promote_or_keep
+    promote_or_keep: Callable[..., tuple[str, str, str | None]] = promote_or_keep
 
 
 def run_retraining(
@@ -297,14 +320,14 @@ def run_retraining(
                 f"challenger {challenger_score:.3f}"
             )
             version = steps.register_challenger(challenger, config, run_id)
-            action, why = steps.promote_or_keep(
+            action, why, champion_after = steps.promote_or_keep(
                 champion, version, champion_score, challenger_score, config
             )
             outcome = replace(
                 outcome,
                 action=action,
                 reasons=[*decision.reasons, why],
-                champion_version=version if action == "promoted" else champion.version,
+                champion_version=champion_after,
                 challenger_version=version,
                 champion_score=champion_score,
                 challenger_score=challenger_score,
