@@ -60,11 +60,14 @@ def register_version(
         if run_id is not None and active is not None and active.info.run_id == run_id:
             info = log_sklearn_model(model, registered_model_name=name, signature=signature)
         elif run_id is not None:
-            # MLflow refuses to resume a run of another experiment than the process's active
-            # one (set_experiment is global state): make the run's own experiment active.
+            # Into the caller's run without resuming it: leaving a resumed run's ``with`` ends
+            # it FINISHED while its owner is still at work, and a kill after that left a run
+            # that never finished marked FINISHED. The logged model goes to the process's
+            # active experiment (global state): make it the run's own.
             mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
-            with mlflow.start_run(run_id=run_id):
-                info = log_sklearn_model(model, registered_model_name=name, signature=signature)
+            info = log_sklearn_model(
+                model, registered_model_name=name, signature=signature, run_id=run_id
+            )
         else:
             with start_run(experiment, run_name, {SHA_TAG: sha}):
                 info = log_sklearn_model(model, registered_model_name=name, signature=signature)

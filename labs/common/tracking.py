@@ -224,8 +224,10 @@ def log_sklearn_model(
     name: str = "model",
     registered_model_name: str | None = None,
     signature: Any = None,
+    run_id: str | None = None,
 ) -> Any:
-    """Log ``model`` (skops, explicit trusted types and requirements) into the active run."""
+    """Log ``model`` (skops, explicit trusted types and requirements) into the active run, or
+    into run ``run_id`` without making it active (nor ending it: its owner does)."""
     import logging
 
     import mlflow.sklearn
@@ -240,6 +242,7 @@ def log_sklearn_model(
         pip_requirements=model_requirements(),
         registered_model_name=registered_model_name,
         signature=signature,
+        run_id=run_id,
     )
     if registered_model_name is not None:
         sha = file_sha256(logged_model_file(info.model_uri))

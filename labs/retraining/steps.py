@@ -343,8 +343,11 @@ def run_retraining(
         client.set_terminated(run_id, "FINISHED")
         return outcome
     except BaseException as err:
+        # Never left RUNNING, never FINISHED by a run that stopped: KILLED on Ctrl-C or SIGTERM
+        # (entry points turn it into an interrupt), FAILED on an error — as tracking.start_run.
         client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(run_id, "FAILED")
+        interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
+        client.set_terminated(run_id, "KILLED" if interrupted else "FAILED")
         raise
 
 

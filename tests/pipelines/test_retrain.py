@@ -188,6 +188,38 @@ def test_a_failure_mid_training_leaves_the_champion(
     assert len(runs) == 1 and runs.iloc[0]["status"] == "FAILED"
 
 
+def month_3_run_statuses(name: str) -> list[str]:
+    runs = mlflow.search_runs(
+        experiment_names=["retraining"],
+        filter_string=f"params.model_name = '{name}' and attributes.run_name = 'retrain-month-3'",
+    )
+    return list(runs["status"])
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")]
+)
+def test_a_run_stopped_after_registering_ends_failed_or_killed(
+    champion: str, error: type[BaseException], status: str
+) -> None:
+    """Stopped at the last step (an error, or Ctrl-C/SIGTERM as an interrupt): the MLflow run
+    ends FAILED or KILLED — not RUNNING, and not FINISHED by the registration before it."""
+    seen: list[list[str]] = []
+
+    def stopped(*args) -> None:
+        seen.append(month_3_run_statuses(champion))
+        raise error("stopped while promoting")
+
+    with pytest.raises(error, match="stopped while promoting"):
+        run_retraining(
+            RetrainConfig.from_params(month=3, model_name=champion),
+            steps_module.Steps(promote_or_keep=stopped),
+        )
+    assert seen == [["RUNNING"]]
+    assert month_3_run_statuses(champion) == [status]
+    assert alias(champion) == "1"
+
+
 def test_parameters_are_validated_by_prefect(prefect_harness) -> None:
     from prefect.exceptions import ParameterTypeError
 
