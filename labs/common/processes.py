@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,6 +65,29 @@ def stop_process_group(process: subprocess.Popen | int, grace: float = 15.0) -> 
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def parent_death_signal(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` after which Linux sends the child ``sig`` when its parent dies — also
+    by SIGKILL, when no ``finally`` or signal handler of the parent can run. None elsewhere.
+
+    The kernel ties it to the parent *thread* that started the child: start the child from a
+    thread that lives as long as it should (the main thread), or it dies with that thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not in the forked child
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def set_signal() -> None:
+        prctl(pr_set_pdeathsig, int(sig))
+        if os.getppid() != parent:  # the parent died before prctl: nothing will signal us
+            os._exit(1)
+
+    return set_signal
 
 
 class ProcessStartError(RuntimeError):
@@ -149,6 +173,7 @@ def serve_process(
     cwd: Path | None = None,
     stdin_pipe: bool = False,
     grace: float = 15.0,
+    die_with_parent: bool = False,
 ) -> Iterator[ServedProcess]:
     """Start a server in its own process group on 127.0.0.1, wait until ``health_path``
     answers 200 (skip with ``health_path=None``), yield it, and stop its whole group on exit —
@@ -156,6 +181,8 @@ def serve_process(
 
     ``command`` is a list, or a function of the port (a free one unless ``port`` is given)
     returning the list. Output goes to ``log``; ``stdin_pipe`` keeps stdin open for the caller.
+    ``die_with_parent`` adds :func:`parent_death_signal`: the server gets SIGTERM even if this
+    process is SIGKILLed (its own group is out of reach of a signal to ours).
     """
     port = port or free_port()
     argv = [str(a) for a in (command(port) if callable(command) else command)]
@@ -170,6 +197,7 @@ def serve_process(
             env=None if env is None else dict(env),
             cwd=cwd,
             start_new_session=True,  # its own process group: stop() signals all of it
+            preexec_fn=parent_death_signal() if die_with_parent else None,
         )
     served = ServedProcess(process, port, log)
     try:
