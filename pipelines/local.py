@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.paths import project_root
-from labs.common.processes import stop_process_group
+from labs.common.processes import HOST, serve_process, stop_process_group
 from labs.common.tracking import OFFLINE_ENV
 
 DEPLOYMENT = "retrain/retrain"
@@ -126,6 +126,61 @@ def running(
         yield local
     finally:
         stop(local)
+
+
+@contextlib.contextmanager
+def temporary_server(timeout: float = 90) -> Iterator[str]:
+    """The Prefect API for flows run in this process, for the duration of the block: the one
+    configured (``PREFECT_API_URL``), else a temporary server of our own; yields its API URL.
+
+    Why not Prefect's own temporary server, which the first flow call starts when no API is
+    configured: Prefect starts it as a plain child and stops it only from ``atexit``, and a
+    signal's default action ends Python without running ``atexit`` — every killed run left its
+    server running (23 after a series of kills, issue #11). Ours runs in its own process group
+    on 127.0.0.1 and is stopped with its whole group in ``finally`` (a SIGTERM of the run
+    arrives as an interrupt under :func:`labs.common.entry.interrupt_on_signals`); if the run
+    dies without unwinding (SIGKILL), the kernel sends the server SIGTERM
+    (:func:`labs.common.processes.parent_death_signal`). Call it from the main thread.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    configured = get_current_settings().api.url
+    if configured:
+        yield configured
+        return
+    bin_dir = Path(sys.executable).parent
+    log = project_root() / ".prefect" / f"temporary-server-{os.getpid()}.log"
+    env = {k: v for k, v in {**os.environ, **OFFLINE_ENV}.items() if k != "PREFECT_API_URL"}
+    with serve_process(
+        lambda port: [
+            str(bin_dir / "prefect"),
+            "server",
+            "start",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--analytics-off",
+            "--no-ui",
+        ],
+        log=log,
+        health_path="/api/health",
+        timeout=timeout,
+        env=env,
+        grace=5,
+        die_with_parent=True,
+    ) as server:
+        api_url = f"{server.url}/api"
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: api_url}):
+                yield api_url
+        finally:
+            # Ship the run's logs while the server is up: a log worker left with logs for a
+            # stopped server retries at exit for a minute or more.
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)
+    log.unlink(missing_ok=True)  # kept only when the block failed: the server's side of it
 
 
 def deployment_id(local: LocalPrefect) -> str | None:

@@ -110,4 +110,10 @@ def _resolve(path: str) -> Path:
 
 
 if __name__ == "__main__":
-    print(monitor())
+    from labs.common.entry import interrupt_on_signals
+    from pipelines.local import temporary_server
+
+    # Like `python -m pipelines.retrain`: a server of our own that dies with this run, not
+    # Prefect's own temporary one (left running when a signal kills the run).
+    with interrupt_on_signals(), temporary_server():
+        print(monitor())

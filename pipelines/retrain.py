@@ -3,6 +3,7 @@
     prefect deployment run retrain/retrain                      # month 2 of the stream
     prefect deployment run retrain/retrain --param month=3      # the month concept drift hits
     prefect deployment run retrain/retrain --param force=true
+    python -m pipelines.retrain --month 3     # one run here, no deployment (see main)
 
 The steps and their wiring live in :mod:`labs.retraining.steps` (the lab runs the same wiring
 with plain functions, no server). Here each step becomes a Prefect task — retries with backoff
@@ -12,6 +13,9 @@ as a Markdown artifact (``retrain-decision``) shown on the flow run's page.
 
 # No `from __future__ import annotations` here: Prefect builds its parameter model from the
 # flow signature, and string annotations (Annotated[...]) would not resolve.
+import argparse
+import json
+import sys
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -78,3 +82,43 @@ def retrain(
         description=f"{model_name}: {outcome.action}",
     )
     return outcome.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One run of the flow in this process: against ``PREFECT_API_URL`` if set, else a
+    temporary server that lives exactly as long as the run (:func:`temporary_server`).
+
+    Exit 0 when the flow completed, 1 when it failed, 130 on Ctrl-C or SIGTERM: the signal
+    becomes an interrupt, so the MLflow run ends KILLED and the server is stopped.
+    """
+    from labs.common.entry import EXIT_INTERRUPTED, interrupt_on_signals
+    from pipelines.local import temporary_server
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.retrain", description=__doc__)
+    parser.add_argument("--month", type=int, default=2)
+    parser.add_argument("--batch-path")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--model-name", default=MODEL_NAME)
+    args = parser.parse_args(argv)
+    try:
+        with interrupt_on_signals(), temporary_server() as api_url:
+            print(f"retrain: Prefect API {api_url}", flush=True)
+            state = retrain(
+                month=args.month,
+                batch_path=args.batch_path,
+                force=args.force,
+                model_name=args.model_name,
+                return_state=True,
+            )
+            if state.is_failed() or state.is_crashed():
+                print(f"retrain: {state.name}: {state.message}", file=sys.stderr)
+                return 1
+            print(json.dumps(state.result(), default=str, indent=2))
+    except KeyboardInterrupt:
+        print("retrain: interrupted; its MLflow run is KILLED, its server stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -61,12 +61,8 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
         print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
 
     out_dir = reports_dir(topic)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finally blocks run
-    # Ctrl-C must stop a lab even when it was started from a shell that ignores SIGINT (a
-    # background job of a script, nohup, some CI runners): Python keeps an inherited "ignore".
-    previous_int = signal.signal(signal.SIGINT, _interrupt)
     try:
-        with run_lock(out_dir, topic):
+        with interrupt_on_signals(), run_lock(out_dir, topic):
             result = run(params, out_dir, echo=echo)
     except Refusal as err:  # refused on purpose; bugs keep their traceback
         print(f"lab {topic}: refused: {err}", file=sys.stderr)
@@ -74,9 +70,6 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
     except KeyboardInterrupt:
         print(f"\nlab {topic}: interrupted; what it started was stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
     if result.question != entry.question:  # one catalogue, one wording
         raise AssertionError(f"lab {topic} asks {result.question!r}; catalogue: {entry.question!r}")
     stamp(result, params=params, started=start)
@@ -98,6 +91,26 @@ class Interrupted(KeyboardInterrupt):
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise Interrupted(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGINT raise :class:`Interrupted`: a ``kill`` stops the
+    program like Ctrl-C, so its ``finally`` blocks stop what it started (a default SIGTERM ends
+    Python at once: no ``finally``, no ``atexit``, its servers orphaned). The previous handlers
+    come back on exit. Call it from the main thread (Python's rule for signal handlers).
+
+    SIGINT too: Ctrl-C must stop a program even when it was started from a shell that ignores
+    SIGINT (a background job of a script, nohup, some CI runners): Python keeps an inherited
+    "ignore".
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_int = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 class LabBusyError(Refusal):

@@ -343,11 +343,11 @@ def run_retraining(
         client.set_terminated(run_id, "FINISHED")
         return outcome
     except BaseException as err:
-        # Never left RUNNING, never FINISHED by a run that stopped: KILLED on Ctrl-C or SIGTERM
-        # (entry points turn it into an interrupt), FAILED on an error — as tracking.start_run.
+        # Never left RUNNING, never FINISHED by a run that stopped: FAILED on an error, KILLED
+        # when stopped from outside — anything that is not an Exception: Ctrl-C, SIGTERM as an
+        # interrupt (our entry points) or as Prefect's TerminationSignal (under a flow).
         client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
-        client.set_terminated(run_id, "KILLED" if interrupted else "FAILED")
+        client.set_terminated(run_id, "FAILED" if isinstance(err, Exception) else "KILLED")
         raise
 
 
