@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -55,6 +56,9 @@ def test_sigterm_of_a_run_leaves_no_process_and_a_killed_mlflow_run(sandbox_root
     )
     started: list[psutil.Process] = []
     lines: list[str] = []
+    # A run that hangs before it is at work is stopped (its output then ends), not waited for.
+    watchdog = threading.Timer(120, stop_process_group, (process, 5))
+    watchdog.start()
     try:
         # At work: the flow has checked the batch, so the run's MLflow run exists and the
         # server is up. Everything the run started by then is a descendant of it.
@@ -66,20 +70,22 @@ def test_sigterm_of_a_run_leaves_no_process_and_a_killed_mlflow_run(sandbox_root
         assert process.poll() is None, "the run ended before it was at work:\n" + "".join(lines)
         started = psutil.Process(process.pid).children(recursive=True)
         os.kill(process.pid, signal.SIGTERM)  # the run only, as a scheduler or `kill` does
-        rest, _ = process.communicate(timeout=30)
-        lines.append(rest)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
         deadline = time.monotonic() + 10
         while (_alive(started) or _group(process.pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        survivors = _alive(started) + _group(process.pid)
+        survivors = sorted(
+            {f"{p.pid} {' '.join(p.cmdline()[:6])}" for p in _alive(started) + _group(process.pid)}
+        )
     finally:
+        watchdog.cancel()
         stop_process_group(process, grace=5)
         _kill(_alive(started))  # a server in a group of its own, if the test failed
+    lines.append(process.stdout.read())  # to the end: whatever held the pipe is gone now
     output = "".join(lines)
     assert started, f"the run started no process:\n{output[-3000:]}"
-    assert not survivors, "outlived the run: " + "; ".join(
-        f"{p.pid} {' '.join(p.cmdline()[:6])}" for p in survivors
-    )
+    assert not survivors, "outlived the run: " + "; ".join(survivors)
     assert process.returncode == 130, output[-3000:]
     runs = mlflow.search_runs(
         experiment_names=["retraining"], filter_string=f"params.model_name = '{name}'"
