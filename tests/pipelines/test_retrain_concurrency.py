@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from labs.common.registry import CHAMPION, PREVIOUS, alias_version, previous_tag, read_audit_log
 from labs.common.tracking import configure_tracking
 from labs.retraining import steps as steps_module
+from labs.retraining.outcome import Champion
 from labs.retraining.steps import RetrainConfig, Steps, run_retraining
 
 
@@ -61,3 +62,28 @@ def test_two_concurrent_promotions_of_one_challenger_report_one_promotion(
     # Each run's MLflow record ends with the action it reported.
     tags = [client.get_run(o.mlflow_run_id).data.tags["action"] for o in outcomes]
     assert tags == [o.action for o in outcomes]
+
+
+def test_a_promotion_decided_against_a_replaced_champion_moves_nothing(sandbox_root: Path) -> None:
+    """Two runs with *different* challengers: the later one compared against a champion that
+    the other has replaced meanwhile, so its comparison is stale and nothing moves."""
+    from labs.common.registry import promote
+
+    configure_tracking()
+    client = MlflowClient()
+    name = f"test-stale-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    for _ in range(3):
+        client.create_model_version(name, source="file:///nowhere")
+    config = RetrainConfig.from_params(model_name=name)
+    audit = Path(sandbox_root / config.audit_log)
+    promote(client, name, "1", reason="first", audit_log=audit, previous=PREVIOUS)
+    # This run loaded champion v1 and scored v2 against it; another run promoted v3 since.
+    promote(client, name, "3", reason="the other run", audit_log=audit, previous=PREVIOUS)
+
+    action, why, after = steps_module.promote_or_keep(Champion("1", None), "2", 0.70, 0.90, config)
+
+    assert (action, after) == ("kept", "3") and "stale" in why
+    assert alias_version(client, name, CHAMPION) == "3"
+    assert alias_version(client, name, PREVIOUS) == "1"
+    assert all(m.to_version != "2" for m in read_audit_log(audit))
