@@ -158,7 +158,7 @@ def register_challenger(model: Any, config: RetrainConfig, run_id: str) -> str:
     import mlflow
 
     from labs.common.registration import register_version
-    from labs.common.registry import CHALLENGER, set_alias
+    from labs.common.registry import CHALLENGER, registry_lock, set_alias
     from labs.common.tracking import configure_tracking
 
     configure_tracking()
@@ -171,14 +171,17 @@ def register_challenger(model: Any, config: RetrainConfig, run_id: str) -> str:
         run_id=run_id,
         tags={"trained_by": "retrain flow"},
     )
-    set_alias(
-        client,
-        config.model_name,
-        CHALLENGER,
-        version,
-        reason=f"retrain run {run_id}",
-        audit_log=resolve(config.audit_log),
-    )
+    # Under the lock: MLflow sets an alias by read-then-insert, and two runs setting the same
+    # alias at once make one of them fail on the store's unique key.
+    with registry_lock(config.model_name):
+        set_alias(
+            client,
+            config.model_name,
+            CHALLENGER,
+            version,
+            reason=f"retrain run {run_id}",
+            audit_log=resolve(config.audit_log),
+        )
     return version
 
 

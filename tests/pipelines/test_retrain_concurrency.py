@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from labs.common.registry import CHAMPION, PREVIOUS, alias_version, previous_tag, read_audit_log
 from labs.common.tracking import configure_tracking
 from labs.retraining import steps as steps_module
-from labs.retraining.outcome import Champion
+from labs.retraining.outcome import Champion, Outcome
 from labs.retraining.steps import RetrainConfig, Steps, run_retraining
 
 
@@ -31,16 +31,22 @@ def test_two_concurrent_promotions_of_one_challenger_report_one_promotion(
     # Both runs load champion v1, train the same challenger and decide to promote it; the
     # barrier holds each at the promotion step until the other is there too, which is the
     # race of two runs started together (without it the runs may happen not to overlap).
-    barrier = threading.Barrier(2, timeout=120)
+    barrier = threading.Barrier(2, timeout=60)
 
     def promote_together(*args: Any) -> tuple[str, str, str | None]:
         barrier.wait()
         return steps_module.promote_or_keep(*args)
 
-    steps = Steps(promote_or_keep=promote_together)
+    def one_run(config: RetrainConfig) -> Outcome:
+        try:
+            return run_retraining(config, Steps(promote_or_keep=promote_together))
+        except BaseException:
+            barrier.abort()  # the other run must not wait for this one
+            raise
+
     config = RetrainConfig.from_params(month=3, model_name=name)
     with ThreadPoolExecutor(2) as pool:
-        runs = [pool.submit(run_retraining, replace(config), steps) for _ in range(2)]
+        runs = [pool.submit(one_run, replace(config)) for _ in range(2)]
         outcomes = [run.result(timeout=180) for run in runs]
 
     assert {o.challenger_version for o in outcomes} == {"2"}  # one version for one sha
