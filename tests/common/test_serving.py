@@ -567,3 +567,73 @@ def test_background_server_with_bad_uri_fails_fast_with_its_message(tmp_path) ->
     with pytest.raises(ProcessStartError, match=r"exited with code 2[\s\S]*cannot load model"):
         with serve_in_background("models:/no-such-model@champion", log_path=tmp_path / "p.sqlite"):
             pass
+
+
+# --- the OpenAPI contract, fuzzed against a live server -------------------------------------
+
+
+@pytest.mark.integration
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(registered, tmp_path) -> None:
+    """Issue #11.8: every operation of /openapi.json, positive and negative cases with a fixed
+    seed, against the real server: no 5xx, every status documented, every body matching its
+    schema and media type."""
+    import requests
+    import schemathesis
+    from hypothesis import seed
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        positive_data_acceptance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from labs.common.serving.server import serve_in_background
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        # and the schema says exactly what the server accepts: valid bodies are not refused
+        # (47.0 for an integer was), invalid ones are not accepted ("42" for an integer)
+        negative_data_rejection,
+        positive_data_acceptance,
+    ]
+    statuses: list[tuple[str, int]] = []
+    with serve_in_background(registered, log_path=tmp_path / "p.sqlite") as server:
+        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.label for op in operations} == {
+            "GET /health", "GET /ready", "GET /metrics", "POST /predict", "POST /monitoring",
+            "GET /monitoring",
+        }  # fmt: skip
+        with requests.Session() as session:
+            for op in operations:
+                # a GET without parameters has one possible request and no invalid one
+                post = op.method.upper() == "POST"
+                modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if post else []
+                for mode in modes or [GenerationMode.POSITIVE]:
+                    examples = 150 if post else 1
+
+                    @seed(20261201)
+                    @settings(
+                        max_examples=examples,
+                        deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck),
+                    )
+                    @given(op.as_strategy(generation_mode=mode))
+                    def call(case: Any) -> None:
+                        response = case.call_and_validate(session=session, checks=checks)
+                        statuses.append((case.operation.label, response.status_code))
+
+                    call()
+    by_operation: dict[str, set[int]] = {}
+    for label, status in statuses:
+        by_operation.setdefault(label, set()).add(status)
+    assert len(statuses) >= 500  # 150 positive + 150 negative per POST (604 with this seed)
+    assert not any(status >= 500 for _, status in statuses)
+    assert 200 in by_operation["POST /predict"] and 422 in by_operation["POST /predict"]
