@@ -394,6 +394,36 @@ def test_full_log_queue_answers_and_counts_the_drop(loaded, log_path) -> None:
     assert sorted(read_predictions(log_path)["request_id"]) == ["r0", "r1"]  # drained at stop
 
 
+def test_log_writer_retries_a_locked_log_and_counts_what_shutdown_leaves(tmp_path) -> None:
+    from labs.common.serving.writer import LogClosedError, LogWriter
+
+    path = tmp_path / "w.sqlite"
+    writer = LogWriter(PredictionLog(path, busy_timeout=0.05), maxsize=2)
+    row = tuple(rows_of(1)[0][f] for f in FEATURES)
+
+    def append(request_id: str) -> Any:
+        return lambda log: log.append(request_id, 0.0, "1", [row], [0.25], [0])
+
+    locker = _lock(path)
+    first = writer.submit(append("a"))
+    time.sleep(0.3)  # six times the busy timeout: retried, not failed
+    assert first is not None and not first.done()
+    locker.rollback()
+    locker.close()
+    assert first.result(timeout=5) == 1
+    locker = _lock(path)
+    try:
+        second = writer.submit(append("b"))
+        assert second is not None
+        assert writer.close(timeout=0.3) == 1  # still locked at the deadline: counted
+    finally:
+        locker.rollback()
+        locker.close()
+    assert isinstance(second.exception(), LogClosedError)
+    assert writer.submit(append("c")) is None  # closed: refused at once, for the caller to count
+    assert log_counts(path) == (1, 1)
+
+
 @pytest.mark.integration
 def test_locked_log_never_freezes_health_or_predict_on_a_live_server(registered, tmp_path) -> None:
     """Issue #11.7: with the log write-locked by another process, /health took 4.8 s, then 30 s
