@@ -106,7 +106,7 @@ def test_smallest_model_within_one_auc_point(lab: LabResult) -> None:
     assert m["best_roc_auc"] - m["chosen_roc_auc"] <= SMALL.auc_budget
     # The linear model is within the budget; the deep forest carries the most parameters.
     assert m["chosen_model"] == "logistic_regression"
-    assert m["largest_model"] == "random_forest:100:10"
+    assert m["largest_model"] == SMALL.model_sizes[-1]
     assert m["chosen_1_row_ms"] < m["largest_1_row_ms"]
     # Negative case: the smallest forest is too small.
     assert m["worst_model"] == "random_forest:3:2" and m["worst_auc_gap"] > SMALL.auc_budget
