@@ -149,7 +149,8 @@ def temporary_server(timeout: float = 90) -> Iterator[str]:
         yield configured
         return
     bin_dir = Path(sys.executable).parent
-    log = project_root() / ".prefect" / f"temporary-server-{os.getpid()}.log"
+    home = Path(os.environ.get("PREFECT_HOME") or project_root() / ".prefect")
+    log = home / f"temporary-server-{os.getpid()}.log"
     env = {k: v for k, v in {**os.environ, **OFFLINE_ENV}.items() if k != "PREFECT_API_URL"}
     with serve_process(
         lambda port: [

@@ -109,11 +109,23 @@ def _resolve(path: str) -> Path:
     return resolved if resolved.is_absolute() else project_root() / resolved
 
 
-if __name__ == "__main__":
-    from labs.common.entry import interrupt_on_signals
-    from pipelines.local import temporary_server
+def missing_inputs() -> list[Path]:
+    """The default input files that are not there (``make lab-monitoring`` writes them)."""
+    names = ("predictions.sqlite", "outcomes.csv", "reference.csv")
+    return [p for p in (_resolve(f"{LAB_DIR}/{n}") for n in names) if not p.exists()]
 
-    # Like `python -m pipelines.retrain`: a server of our own that dies with this run, not
-    # Prefect's own temporary one (left running when a signal kills the run).
-    with interrupt_on_signals(), temporary_server():
-        print(monitor())
+
+if __name__ == "__main__":
+    import sys
+
+    from pipelines.entry import run_flow_cli
+
+    if missing := missing_inputs():
+        print(
+            "monitor: nothing to check yet — missing "
+            + ", ".join(str(p) for p in missing)
+            + "; run `make lab-monitoring` first (it replays a month of traffic).",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    sys.exit(run_flow_cli("monitor", monitor))

@@ -85,14 +85,10 @@ def retrain(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One run of the flow in this process: against ``PREFECT_API_URL`` if set, else a
-    temporary server that lives exactly as long as the run (:func:`temporary_server`).
-
-    Exit 0 when the flow completed, 1 when it failed, 130 on Ctrl-C or SIGTERM: the signal
-    becomes an interrupt, so the MLflow run ends KILLED and the server is stopped.
-    """
-    from labs.common.entry import EXIT_INTERRUPTED, interrupt_on_signals
-    from pipelines.local import temporary_server
+    """One run of the flow in this process (:func:`pipelines.entry.run_flow_cli`): against
+    ``PREFECT_API_URL`` if set, else a temporary server that lives exactly as long as the run.
+    Exit 0 when it completed, 130 on Ctrl-C or SIGTERM (its MLflow run then ends KILLED)."""
+    from pipelines.entry import run_flow_cli
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.retrain", description=__doc__)
     parser.add_argument("--month", type=int, default=2)
@@ -100,24 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--model-name", default=MODEL_NAME)
     args = parser.parse_args(argv)
-    try:
-        with interrupt_on_signals(), temporary_server() as api_url:
-            print(f"retrain: Prefect API {api_url}", flush=True)
-            state = retrain(
-                month=args.month,
-                batch_path=args.batch_path,
-                force=args.force,
-                model_name=args.model_name,
-                return_state=True,
-            )
-            if state.is_failed() or state.is_crashed():
-                print(f"retrain: {state.name}: {state.message}", file=sys.stderr)
-                return 1
-            print(json.dumps(state.result(), default=str, indent=2))
-    except KeyboardInterrupt:
-        print("retrain: interrupted; its MLflow run is KILLED, its server stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+
+    def run() -> str:
+        outcome = retrain(
+            month=args.month,
+            batch_path=args.batch_path,
+            force=args.force,
+            model_name=args.model_name,
+        )
+        return json.dumps(outcome, default=str, indent=2)
+
+    return run_flow_cli("retrain", run)
 
 
 if __name__ == "__main__":

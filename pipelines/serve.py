@@ -36,6 +36,10 @@ def deployments() -> list[Any]:
 
 
 if __name__ == "__main__":
+    import sys
+
     from prefect import serve
 
-    serve(*deployments())
+    from pipelines.entry import run_flow_cli
+
+    sys.exit(run_flow_cli("serve", lambda: serve(*deployments())))

@@ -280,9 +280,10 @@ def detect_drift(
         snapshot = _evidently_report(
             reference, current, all_numeric, all_categorical, threshold, classification
         )
-        if html_path is not None:
-            html_path.parent.mkdir(parents=True, exist_ok=True)
-            snapshot.save_html(str(html_path))
+        if html_path is not None:  # Evidently's bundle shared in evidently/ beside it
+            from labs.common.report_html import save_report_html
+
+            save_report_html(snapshot, html_path)
     return DriftResult(columns=columns, features=tuple(features), alpha=alpha, report=snapshot)
 
 

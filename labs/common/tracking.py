@@ -203,6 +203,13 @@ def _log_body(record: RunRecord) -> None:
     if record.metrics:
         mlflow.log_metrics(record.metrics)
     for path in record.artifacts:
+        if str(path).endswith(".html"):
+            from labs.common.report_html import self_contained_html
+
+            # MLflow's viewer shows an HTML file alone: embed a report's shared bundle again
+            if (html := self_contained_html(Path(path))) is not None:
+                mlflow.log_text(html, Path(path).name)
+                continue
         mlflow.log_artifact(path)
 
 

@@ -229,7 +229,8 @@ def measure_edge(
         scorer([CustomerRow.model_validate(record)])
         times.append(time.perf_counter() - start)
     request = throughput.rows_json(frame, 1)
-    response = httpx.post(f"{url}/predict", content=request, timeout=10).content
+    headers = {"content-type": "application/json"}
+    response = httpx.post(f"{url}/predict", content=request, headers=headers, timeout=10).content
     payload = len(request) + len(response)
     transfer_ms = payload * 8 / (params.cloud_bandwidth_mbit_s * 1e6) * 1e3
     loopback = http_one["p50_ms"]

@@ -195,7 +195,7 @@ def slow_forest(train: Any, request_ms: float, seed: int, *, max_trees: int = 30
     from labs.common.data import FEATURES
 
     row = train[list(FEATURES)].iloc[:1]
-    points = [(n, one_row_ms(forest_model(train, n, seed, SLOW_DEPTH), row)) for n in (50, 300)]
+    points = [(n, one_row_ms(forest_model(train, n, seed, SLOW_DEPTH), row)) for n in (100, 600)]
     model, trees, ms = None, 0, 0.0
     for _ in range(3):
         per_tree, fixed = np.polyfit(*zip(*points, strict=True), deg=1)  # least squares

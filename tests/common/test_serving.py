@@ -7,6 +7,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,16 @@ from labs.common.data import (
 from labs.common.model import TrainParams, train_model
 from labs.common.serving.app import create_app
 from labs.common.serving.metrics import parse_metrics
-from labs.common.serving.predlog import PredictionLog, log_counts, read_predictions
+from labs.common.serving.predlog import (
+    PredictionLog,
+    log_counts,
+    read_predictions,
+    read_rejections,
+)
 from labs.common.serving.schema import MAX_BATCH_ROWS
 from labs.common.serving.scoring import LoadedModel, ModelLoadError, build_scorer, load_model
+
+JSON = {"content-type": "application/json"}
 
 
 def rows_of(n: int, seed: int = 3) -> list[dict[str, Any]]:
@@ -188,13 +196,13 @@ def test_bad_input_is_a_readable_422_counted_by_reason(
     ],
 )
 def test_unparseable_bodies_are_422_not_500(client, content, reason) -> None:
-    response = client.post("/predict", content=content)
+    response = client.post("/predict", content=content, headers=JSON)
     assert response.status_code == 422
     assert reason in {d["type"] for d in response.json()["detail"]}
 
 
 def test_oversized_body_is_413_and_duplicate_request_id_is_409(client, log_path) -> None:
-    assert client.post("/predict", content=b" " * 1_000_001).status_code == 413
+    assert client.post("/predict", content=b" " * 1_000_001, headers=JSON).status_code == 413
     assert metric(client, "churn_validation_failures_total", reason="body_too_large") == 1
     body = {"rows": rows_of(3), "request_id": "once"}
     assert client.post("/predict", json=body).status_code == 200
@@ -258,7 +266,7 @@ def test_fuzz_1000_malformed_bodies_never_5xx_and_server_stays_healthy(client, l
     )
     @given(st.one_of(_mutated_body(), _json, _json.map(lambda v: {"rows": v})))
     def post_malformed(body: Any) -> None:
-        response = client.post("/predict", content=json.dumps(body).encode())
+        response = client.post("/predict", content=json.dumps(body).encode(), headers=JSON)
         statuses.append(response.status_code)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["message"].startswith("invalid request")
@@ -277,6 +285,191 @@ def test_fuzz_1000_malformed_bodies_never_5xx_and_server_stays_healthy(client, l
         for lab, v in parse_metrics(client.get("/metrics").text)["churn_requests_total"]
         if v > 0
     )
+
+
+def test_json_schema_integers_strict_json_and_content_type(client, log_path) -> None:
+    row = rows_of(1)[0]
+    # JSON Schema's integer: 47.0 is one; 47.5, "47" and true are not
+    ok = client.post("/predict", json={"rows": [{**row, "age": 47.0}]})
+    assert ok.status_code == 200 and ok.json()["logged"] == "written"
+    for bad, reason in ((47.5, "int_type"), ("47", "int_type"), (True, "int_type")):
+        refused = client.post("/predict", json={"rows": [{**row, "age": bad}]})
+        assert refused.status_code == 422 and reason in {
+            d["type"] for d in refused.json()["detail"]
+        }
+    # duplicate keys are ambiguous (parsers keep the first or the last): refused
+    dup = json.dumps({"rows": [row]})[:-1] + ', "rows": []}'
+    refused = client.post("/predict", content=dup.encode(), headers=JSON)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["type"] == "duplicate_key"
+    # only application/json, on both POST endpoints
+    plain = {"content-type": "text/plain"}
+    body = json.dumps({"rows": [row]}).encode()
+    assert client.post("/predict", content=body, headers=plain).status_code == 415
+    assert client.post("/predict", content=body).status_code == 415  # no content type at all
+    charset = {"content-type": "application/json; charset=utf-8"}
+    assert client.post("/predict", content=body, headers=charset).status_code == 200
+    assert client.post("/monitoring", content=b'{"day": 1}', headers=plain).status_code == 415
+    assert client.post("/monitoring", content=b" " * 300_000, headers=JSON).status_code == 413
+    assert client.post("/monitoring", json={"day": "1"}).status_code == 422
+    assert log_counts(log_path) == (2, 2)
+
+
+def test_rejections_are_persisted_with_reason_status_and_size(loaded, log_path) -> None:
+    row = rows_of(1)[0]
+    with AppClient(create_app(loaded.uri, log_path, loaded=loaded)) as c:
+        too_old = json.dumps({"rows": [{**row, "age": 540}]}).encode()
+        assert c.post("/predict", content=too_old, headers=JSON).status_code == 422
+        assert c.post("/predict", content=b" " * 1_000_001, headers=JSON).status_code == 413
+        assert (
+            c.post("/predict", content=b"{}", headers={"content-type": "text/csv"}).status_code
+            == 415
+        )
+        assert c.post("/monitoring", json={"day": -1}).status_code == 422
+        assert c.post("/predict", json={"rows": [row]}).status_code == 200
+    rejected = read_rejections(log_path)  # the app has stopped: its writer drained the queue
+    assert rejected[["endpoint", "status", "reason"]].values.tolist() == [
+        ["/predict", 422, "less_than_equal"],
+        ["/predict", 413, "body_too_large"],
+        ["/predict", 415, "unsupported_media_type"],
+        ["/monitoring", 422, "greater_than_equal"],
+    ]
+    assert rejected["body_bytes"].tolist()[:3] == [len(too_old), 1_000_001, 2]
+    assert rejected["ts"].is_monotonic_increasing and log_counts(log_path) == (1, 1)
+
+
+def test_openapi_refs_resolve_and_every_status_is_documented(client) -> None:
+    spec = client.get("/openapi.json").json()
+    text = json.dumps(spec)
+    assert "#/$defs/" not in text
+    schemas = spec["components"]["schemas"]
+    refs = {r.split("/")[-1] for r in _refs(spec)}
+    assert refs and refs <= set(schemas)
+    documented = {
+        (path, method): set(op["responses"]) for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }  # fmt: skip
+    assert documented[("/predict", "post")] == {"200", "409", "413", "415", "422", "503"}
+    assert documented[("/monitoring", "post")] == {"200", "413", "415", "422"}
+    assert set(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from [value] if key == "$ref" else _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+# --- a locked prediction log ---------------------------------------------------------------
+
+
+def _lock(path: Path) -> sqlite3.Connection:
+    """Another connection holding the log's write lock (as a backup or a stuck shell would)."""
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_full_log_queue_answers_and_counts_the_drop(loaded, log_path) -> None:
+    app = create_app(loaded.uri, log_path, loaded=loaded, log_wait=0.05, log_queue_size=1)
+    with AppClient(app) as c:
+        locker = _lock(log_path)
+        try:
+            # 1: the writer holds it, retrying; 2: waits in the queue (size 1); 3: no room
+            answers = [
+                c.post("/predict", json={"rows": rows_of(1), "request_id": f"r{i}"})
+                for i in range(3)
+            ]
+            assert [a.status_code for a in answers] == [200, 200, 200]
+            assert [a.json()["logged"] for a in answers] == ["pending", "pending", "dropped"]
+            assert metric(c, "churn_prediction_log_dropped_total", reason="queue_full") == 1
+            assert metric(c, "churn_prediction_log_pending_total") == 2
+            assert metric(c, "churn_prediction_log_queue_depth") == 1
+            assert c.get("/health").status_code == 200
+        finally:
+            locker.rollback()
+            locker.close()
+    assert sorted(read_predictions(log_path)["request_id"]) == ["r0", "r1"]  # drained at stop
+
+
+def test_log_writer_retries_a_locked_log_and_counts_what_shutdown_leaves(tmp_path) -> None:
+    from labs.common.serving.writer import LogClosedError, LogWriter
+
+    path = tmp_path / "w.sqlite"
+    writer = LogWriter(PredictionLog(path, busy_timeout=0.05), maxsize=2)
+    row = tuple(rows_of(1)[0][f] for f in FEATURES)
+
+    def append(request_id: str) -> Any:
+        return lambda log: log.append(request_id, 0.0, "1", [row], [0.25], [0])
+
+    locker = _lock(path)
+    first = writer.submit(append("a"))
+    time.sleep(0.3)  # six times the busy timeout: retried, not failed
+    assert first is not None and not first.done()
+    locker.rollback()
+    locker.close()
+    assert first.result(timeout=5) == 1
+    locker = _lock(path)
+    try:
+        second = writer.submit(append("b"))
+        assert second is not None
+        assert writer.close(timeout=0.3) == 1  # still locked at the deadline: counted
+    finally:
+        locker.rollback()
+        locker.close()
+    assert isinstance(second.exception(), LogClosedError)
+    assert writer.submit(append("c")) is None  # closed: refused at once, for the caller to count
+    assert log_counts(path) == (1, 1)
+
+
+@pytest.mark.integration
+def test_locked_log_never_freezes_health_or_predict_on_a_live_server(registered, tmp_path) -> None:
+    """Issue #11.7: with the log write-locked by another process, /health took 4.8 s, then 30 s
+    (the write blocked the event loop). Now both answer, and the row lands after the lock."""
+    import httpx
+
+    from labs.common.serving.server import serve_in_background
+
+    log_path = tmp_path / "predictions.sqlite"
+    body = {"rows": rows_of(2), "request_id": "while-locked"}
+    with serve_in_background(registered, log_path=log_path) as server:
+        locker = _lock(log_path)
+        try:
+            with httpx.Client(base_url=server.url, timeout=5.0) as http:
+                predicting: dict[str, Any] = {}
+
+                def predict() -> None:
+                    try:
+                        predicting["answer"] = http.post("/predict", json=body)
+                    except httpx.HTTPError as err:
+                        predicting["error"] = err
+
+                thread = threading.Thread(target=predict)
+                thread.start()
+                time.sleep(0.1)  # the write is now waiting on the lock
+                start = time.perf_counter()
+                try:
+                    health = http.get("/health").status_code
+                except httpx.TimeoutException:
+                    health = None
+                health_s = time.perf_counter() - start
+                thread.join(10)
+                assert health == 200 and health_s < 1.0, f"/health took {health_s:.1f} s"
+                answer = predicting.get("answer")
+                assert answer is not None, predicting.get("error")
+                assert answer.status_code == 200 and answer.json()["logged"] == "pending"
+                # the writer holds the one write, retrying: nothing waits in the queue
+                assert metric(http, "churn_prediction_log_queue_depth") == 0
+            assert log_counts(log_path) == (0, 0)
+        finally:
+            locker.rollback()
+            locker.close()
+        deadline = time.monotonic() + 5
+        while log_counts(log_path) != (1, 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log_counts(log_path) == (1, 2)
 
 
 # --- metrics, readiness, the monitoring push --------------------------------------------------
@@ -404,3 +597,73 @@ def test_background_server_with_bad_uri_fails_fast_with_its_message(tmp_path) ->
     with pytest.raises(ProcessStartError, match=r"exited with code 2[\s\S]*cannot load model"):
         with serve_in_background("models:/no-such-model@champion", log_path=tmp_path / "p.sqlite"):
             pass
+
+
+# --- the OpenAPI contract, fuzzed against a live server -------------------------------------
+
+
+@pytest.mark.integration
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(registered, tmp_path) -> None:
+    """Issue #11.8: every operation of /openapi.json, positive and negative cases with a fixed
+    seed, against the real server: no 5xx, every status documented, every body matching its
+    schema and media type."""
+    import requests
+    import schemathesis
+    from hypothesis import seed
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        positive_data_acceptance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from labs.common.serving.server import serve_in_background
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        # and the schema says exactly what the server accepts: valid bodies are not refused
+        # (47.0 for an integer was), invalid ones are not accepted ("42" for an integer)
+        negative_data_rejection,
+        positive_data_acceptance,
+    ]
+    statuses: list[tuple[str, int]] = []
+    with serve_in_background(registered, log_path=tmp_path / "p.sqlite") as server:
+        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.label for op in operations} == {
+            "GET /health", "GET /ready", "GET /metrics", "POST /predict", "POST /monitoring",
+            "GET /monitoring",
+        }  # fmt: skip
+        with requests.Session() as session:
+            for op in operations:
+                # a GET without parameters has one possible request and no invalid one
+                post = op.method.upper() == "POST"
+                modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if post else []
+                for mode in modes or [GenerationMode.POSITIVE]:
+                    examples = 150 if post else 1
+
+                    @seed(20261201)
+                    @settings(
+                        max_examples=examples,
+                        deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck),
+                    )
+                    @given(op.as_strategy(generation_mode=mode))
+                    def call(case: Any) -> None:
+                        response = case.call_and_validate(session=session, checks=checks)
+                        statuses.append((case.operation.label, response.status_code))
+
+                    call()
+    by_operation: dict[str, set[int]] = {}
+    for label, status in statuses:
+        by_operation.setdefault(label, set()).add(status)
+    assert len(statuses) >= 500  # 150 positive + 150 negative per POST (604 with this seed)
+    assert not any(status >= 500 for _, status in statuses)
+    assert 200 in by_operation["POST /predict"] and 422 in by_operation["POST /predict"]

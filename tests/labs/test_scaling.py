@@ -104,7 +104,9 @@ def test_hpa_follows_the_curve_and_damping_prevents_flapping(lab: LabResult) -> 
 def test_smallest_model_within_one_auc_point(lab: LabResult) -> None:
     m = measured(lab, "smaller_model_within_budget")
     assert m["best_roc_auc"] - m["chosen_roc_auc"] <= SMALL.auc_budget
-    assert m["chosen_size_kb"] < m["largest_size_kb"]
+    # The linear model is within the budget; the deep forest carries the most parameters.
+    assert m["chosen_model"] == "logistic_regression"
+    assert m["largest_model"] == SMALL.model_sizes[-1]
     assert m["chosen_1_row_ms"] < m["largest_1_row_ms"]
     # Negative case: the smallest forest is too small.
     assert m["worst_model"] == "random_forest:3:2" and m["worst_auc_gap"] > SMALL.auc_budget

@@ -111,7 +111,6 @@ def test_stress_knee_of_the_forest_comes_at_far_lower_load(lab: LabResult, out: 
     m = measured(lab, "stress_knee")
     # ~60 ms of CPU per one-row request (trees sized on this machine): at 4 users × 10
     # requests/s it is offered more than twice what it can serve
-    assert m["slow_one_row_ms"] >= 0.6 * SMALL.slow_request_ms
     assert m["slow_knee_users"] in (1, 4)
     assert m["slow_p99_ms"][-1] > SMALL.p99_budget_ms
     assert m["knee_ratio"] >= SMALL.knee_ratio

@@ -3,24 +3,39 @@ prediction log. Reusable by other labs: ``create_app(model_uri, log_path)``.
 
 - ``POST /predict`` — a batch of customers, validated by a strict schema (``schema.py``:
   required columns, types, categories, ranges; extra fields refused). Bad input is a 422 with a
-  readable message, never a 500; each failure is counted by reason.
-- ``GET /health`` (the process is alive), ``GET /ready`` (model loaded, log open).
+  readable message, never a 500; each failure is counted by reason. The answer's ``logged``
+  says whether the request is in the prediction log: ``written`` (before this answer, as
+  always while the log is healthy), ``pending`` (another process holds the log's write lock:
+  the write is queued and lands when it frees), ``dropped`` (the write queue was full; counted
+  in ``churn_prediction_log_dropped_total``). A request id already logged is a 409.
+- ``GET /health`` (the process is alive; never touches the log), ``GET /ready`` (model loaded,
+  log open).
 - ``GET /metrics`` — Prometheus text format, one registry per app (tests build many apps).
 - ``POST /monitoring`` — the monitoring job pushes drift share, rolling quality and alerts here
   so they appear in ``/metrics`` beside the serving metrics. No authentication: the server
   binds 127.0.0.1, so only local processes can reach it.
 
-Scoring (``scoring.py``) uses a numpy copy of the logistic regression when it reproduces the
-model exactly; the metrics and their middleware live in ``metrics.py``.
+Every POST body must be ``application/json`` (else 415), at most a size limit (else 413), and
+valid JSON without duplicate keys that matches the schema (else 422). Refusals (413, 415, 422)
+are logged in the ``rejections`` table beside the predictions. Every status an endpoint can
+answer is in the OpenAPI document (``/openapi.json``), whose schemas all resolve.
+
+The log is written by one writer thread from a bounded queue (``writer.py``), never on the
+event loop: a locked SQLite file once froze every endpoint for 30 s. Scoring (``scoring.py``)
+uses a numpy copy of the logistic regression when it reproduces the model exactly; the
+metrics and their middleware live in ``metrics.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,31 +43,86 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from labs.common.data import FEATURES
 from labs.common.serving.metrics import Instrument, ServingMetrics
 from labs.common.serving.predlog import DuplicateRequestError, PredictionLog
-from labs.common.serving.schema import MAX_BATCH_ROWS, MonitoringUpdate, PredictRequest
+from labs.common.serving.schema import (
+    MAX_BATCH_ROWS,
+    Health,
+    MonitoringAccepted,
+    MonitoringUpdate,
+    PredictRequest,
+    PredictResponse,
+    Problem,
+    Readiness,
+    ValidationProblem,
+)
 from labs.common.serving.scoring import LoadedModel, load_model
+from labs.common.serving.writer import LogClosedError, LogWriter
 
 logger = logging.getLogger("labs.common.serving.app")
 
 MAX_BODY_BYTES = 1_000_000  # 1000 rows of JSON are ~200 kB; anything far bigger is not a batch
+MAX_MONITORING_BYTES = 200_000  # 100 alerts of ~700 bytes, with room to spare
 MAX_PROBLEMS_SHOWN = 20
+# How long /predict waits for its log write before answering "pending": a healthy write takes
+# well under a millisecond, so only a locked log (another process's transaction) reaches this —
+# or a machine so busy that the writer thread gets no CPU for a while; 1 s keeps "200 means
+# logged" true there too (labs read the log of a running server).
+LOG_WAIT_S = 1.0
+LOG_QUEUE_SIZE = 1000  # writes waiting while the log is locked; beyond it, "dropped" (counted)
+LOG_BUSY_TIMEOUT_S = 0.2  # one SQLite attempt's wait for the lock; the writer then backs off
+LOG_DRAIN_S = 5.0  # at shutdown, how long to wait for a locked log to take the queued writes
 
 
 class _ServingState:
     def __init__(self) -> None:
         self.loaded: LoadedModel | None = None
-        self.log: PredictionLog | None = None
+        self.writer: LogWriter | None = None
         self.monitoring: dict[str, Any] = {}
 
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_content(name: str | None, description: str) -> dict[str, Any]:
+    schema = _ref(name) if name else {"type": "object"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    409: _json_content("Problem", "The request id is already in the prediction log."),
+    413: _json_content("Problem", "The body is larger than the limit."),
+    415: _json_content("Problem", "The body is not application/json."),
+    422: _json_content("ValidationProblem", "The body is not valid JSON or breaks the schema."),
+    503: _json_content("Problem", "Not ready (no model yet), or the server failed: retry."),
+}
+
+
+def _components() -> dict[str, Any]:
+    """Every body's JSON Schema with refs into ``components/schemas`` (so they resolve)."""
+    models: list[type[BaseModel]] = [
+        PredictRequest, MonitoringUpdate, PredictResponse, Problem, ValidationProblem, Health,
+        Readiness, MonitoringAccepted,
+    ]  # fmt: skip
+    _, top = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    return dict(top["$defs"])
 
 
 def create_app(
@@ -61,16 +131,23 @@ def create_app(
     *,
     loaded: LoadedModel | None = None,
     threshold: float = 0.5,
+    log_wait: float = LOG_WAIT_S,
+    log_queue_size: int = LOG_QUEUE_SIZE,
+    log_drain: float = LOG_DRAIN_S,
 ) -> FastAPI:
     """The serving app for ``model_uri`` (loaded at start-up unless ``loaded`` is given),
-    logging every prediction to the SQLite file ``log_path``."""
+    logging every prediction to the SQLite file ``log_path`` through a writer thread: /predict
+    waits up to ``log_wait`` s for its write, at most ``log_queue_size`` writes queue while the
+    log is locked, and shutdown waits up to ``log_drain`` s for them."""
     metrics = ServingMetrics()
     state = _ServingState()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.loaded = loaded or load_model(model_uri)
-        state.log = PredictionLog(log_path)
+        log = PredictionLog(log_path, busy_timeout=LOG_BUSY_TIMEOUT_S)
+        state.writer = writer = LogWriter(log, maxsize=log_queue_size)
+        metrics.log_queue_depth.set_function(writer.depth)
         m = state.loaded
         metrics.model.info(
             {"name": m.name, "version": m.version, "uri": m.uri, "scorer": m.scorer_kind}
@@ -79,8 +156,11 @@ def create_app(
         try:
             yield
         finally:
-            log, state.log, state.loaded = state.log, None, None
-            log.close()
+            state.writer, state.loaded = None, None
+            # Drain off the loop: a locked log may take up to log_drain seconds to take it.
+            lost = await asyncio.to_thread(writer.close, log_drain)
+            if lost:
+                logger.error("prediction log closed with %d writes unwritten (locked)", lost)
 
     app = FastAPI(
         title="Churn model",
@@ -90,9 +170,79 @@ def create_app(
     app.state.metrics = metrics
     app.state.serving = state
     app.add_middleware(Instrument, metrics=metrics)
+    components = _components()
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    def record_rejection(endpoint: str, status: int, reason: str, size: int) -> None:
+        """Queue a row in the rejections table; never waits (a full queue is counted)."""
+        writer = state.writer
+        ts = time.time()
+        future = None
+        if writer is not None:
+            future = writer.submit(
+                lambda log: log.append_rejection(ts, endpoint, status, reason, size)
+            )
+        if future is None:
+            metrics.rejections_unlogged.inc()
+
+    async def read_json(
+        request: Request, model: type[BaseModel], limit: int, endpoint: str
+    ) -> BaseModel | JSONResponse:
+        """The body as ``model``, or the refusal to send (415, 413, 422), logged."""
+
+        def refuse(status: int, reasons: Sequence[str], size: int) -> None:
+            record_rejection(endpoint, status, ",".join(reasons), size)
+            if endpoint == "/predict":
+                for reason in reasons:
+                    metrics.validation_failures.labels(reason).inc()
+
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            refuse(415, ["unsupported_media_type"], _declared_length(request))
+            return JSONResponse(
+                {"detail": f"send the body as application/json, not {media_type or 'nothing'}"},
+                415,
+            )
+        try:
+            body = await _read_body(request, limit)
+        except _BodyTooLarge:
+            refuse(413, ["body_too_large"], _declared_length(request))
+            extra = f"; send smaller batches (at most {MAX_BATCH_ROWS} rows)"
+            return JSONResponse(
+                {"detail": f"request body larger than {limit} bytes"
+                 + (extra if endpoint == "/predict" else "")},
+                413,
+            )  # fmt: skip
+        try:
+            # {"age": 30, "age": 70} is ambiguous (pydantic-core silently keeps the last): look
+            # for duplicate keys first. A body json cannot parse is left to pydantic's message.
+            json.loads(body, object_pairs_hook=_no_duplicate_keys)
+        except _DuplicateKey as err:
+            refuse(422, ["duplicate_key"], len(body))
+            return _unprocessable(
+                [{"loc": (), "msg": str(err), "type": "duplicate_key"}], prefix=("body",)
+            )
+        except (ValueError, RecursionError):
+            pass
+        try:
+            # pydantic-core parses the JSON itself: strict JSON (no NaN), bounded nesting
+            parsed = model.model_validate_json(body)
+        except ValidationError as err:
+            errors = err.errors(include_url=False)
+            refuse(422, sorted({e["type"] for e in errors}), len(body))
+            return _unprocessable(errors)
+        return parsed
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        record_rejection(request.url.path, 422, "request_validation", 0)
         return _unprocessable(err.errors(), prefix=())
 
     @app.exception_handler(Exception)
@@ -103,59 +253,67 @@ def create_app(
             {"detail": "the server could not handle this request; see the server log"}, 503
         )
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
+    @app.get(
+        "/health",
+        response_model=None,
+        responses={200: _json_content("Health", "The process is alive.")},
+    )
+    async def health() -> JSONResponse:
+        """The process is alive (answers even while the prediction log is locked)."""
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/ready")
+    @app.get(
+        "/ready",
+        response_model=None,
+        responses={
+            200: _json_content("Readiness", "The model is loaded and the log is open."),
+            503: _json_content("Readiness", "Not ready yet."),
+        },
+    )
     async def ready() -> JSONResponse:
         """The model is loaded and the prediction log is open."""
-        if state.loaded is None or state.log is None:
+        if state.loaded is None or state.writer is None:
             return JSONResponse({"ready": False, "detail": "model not loaded"}, 503)
         return JSONResponse(
             {"ready": True, "model_uri": state.loaded.uri, "model_version": state.loaded.version}
         )
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Every series in Prometheus text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def prometheus_metrics() -> Response:
         """Every series in Prometheus text format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/predict",
+        response_model=None,
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+                "content": {"application/json": {"schema": _ref("PredictRequest")}},
             }
         },
+        responses={200: _json_content("PredictResponse", "The scored batch."), **_PROBLEMS},
     )
     async def predict(request: Request) -> JSONResponse:
         """Score a batch: ``{"rows": [{...}, ...], "request_id": "optional"}``."""
-        # async, with scoring and the log write on the event loop: each typically takes under
-        # a millisecond, a thread hop would cost as much, and with one worker requests are
-        # served one after another anyway (the log's single writer is never contended here).
-        loaded_model, log = state.loaded, state.log
-        if loaded_model is None or log is None:
+        # async, with scoring on the event loop: it typically takes under a millisecond and a
+        # thread hop would cost as much. The log write is the writer thread's (see writer.py).
+        loaded_model, writer = state.loaded, state.writer
+        if loaded_model is None or writer is None:
             return JSONResponse({"detail": "model not loaded yet"}, 503)
-        try:
-            body = await _read_body(request, MAX_BODY_BYTES)
-        except _BodyTooLarge:
-            metrics.validation_failures.labels("body_too_large").inc()
-            return JSONResponse(
-                {"detail": f"request body larger than {MAX_BODY_BYTES} bytes; send smaller "
-                 f"batches (at most {MAX_BATCH_ROWS} rows)"},
-                413,
-            )  # fmt: skip
-        try:
-            # pydantic-core parses the JSON itself: strict JSON (no NaN), bounded nesting
-            batch = PredictRequest.model_validate_json(body)
-        except ValidationError as err:
-            errors = err.errors(include_url=False)
-            for reason in sorted({e["type"] for e in errors}):
-                metrics.validation_failures.labels(reason).inc()
-            return _unprocessable(errors)
+        batch = await read_json(request, PredictRequest, MAX_BODY_BYTES, "/predict")
+        if isinstance(batch, JSONResponse):
+            return batch
+        assert isinstance(batch, PredictRequest)
 
         request_id = batch.request_id or uuid.uuid4().hex
         try:
@@ -167,36 +325,63 @@ def create_app(
             logger.error("model returned %r for %d rows", proba.shape, len(batch.rows))
             return JSONResponse({"detail": "the model returned invalid scores"}, 503)
         labels = (proba >= threshold).astype(int)
-        try:
-            log.append(
-                request_id,
-                time.time(),
-                loaded_model.version,
-                [tuple(getattr(r, f) for f in FEATURES) for r in batch.rows],
-                proba.tolist(),
-                labels.tolist(),
-            )
-        except DuplicateRequestError as err:
-            return JSONResponse({"detail": f"{err}; use a new request_id"}, 409)
-        except sqlite3.Error:
-            # An unlogged prediction breaks the audit trail: refuse rather than serve silently.
-            logger.exception("prediction log write failed")
-            return JSONResponse({"detail": "prediction log unavailable; retry later"}, 503)
+        rows = [tuple(getattr(r, f) for f in FEATURES) for r in batch.rows]
+        ts, version = time.time(), loaded_model.version
+        p_list, y_list = proba.tolist(), labels.tolist()
+        write = writer.submit(lambda log: log.append(request_id, ts, version, rows, p_list, y_list))
+        logged = "written"
+        if write is None:
+            logged = "dropped"
+            metrics.log_dropped.labels("queue_full").inc()
+            logger.error("prediction log queue full: request %s answered unlogged", request_id)
+        else:
+            done = await _wait(write, log_wait)
+            if not done:
+                logged = "pending"
+                metrics.log_pending.inc()
+                write.add_done_callback(_count_late_failure(metrics, request_id))
+            else:
+                try:
+                    write.result()
+                except DuplicateRequestError as err:
+                    return JSONResponse({"detail": f"{err}; use a new request_id"}, 409)
+                except (sqlite3.Error, LogClosedError):
+                    # An unlogged prediction breaks the audit trail: refuse, don't serve silently.
+                    logger.exception("prediction log write failed")
+                    return JSONResponse({"detail": "prediction log unavailable; retry later"}, 503)
         churned = int(labels.sum())
         metrics.predictions.labels("churn").inc(churned)
         metrics.predictions.labels("no_churn").inc(len(labels) - churned)
         return JSONResponse(
             {
                 "request_id": request_id,
-                "model_version": loaded_model.version,
-                "churn_probability": proba.tolist(),
-                "churn": labels.tolist(),
+                "model_version": version,
+                "churn_probability": p_list,
+                "churn": y_list,
+                "logged": logged,
             }
         )
 
-    @app.post("/monitoring")
-    async def monitoring_update(update: MonitoringUpdate) -> dict[str, Any]:
+    @app.post(
+        "/monitoring",
+        response_model=None,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("MonitoringUpdate")}},
+            }
+        },
+        responses={
+            200: _json_content("MonitoringAccepted", "The gauges are set, alerts counted."),
+            **{s: _PROBLEMS[s] for s in (413, 415, 422)},
+        },
+    )
+    async def monitoring_update(request: Request) -> JSONResponse:
         """The monitoring job's gauges and alerts (local only: the server binds 127.0.0.1)."""
+        update = await read_json(request, MonitoringUpdate, MAX_MONITORING_BYTES, "/monitoring")
+        if isinstance(update, JSONResponse):
+            return update
+        assert isinstance(update, MonitoringUpdate)
         metrics.monitored_day.set(update.day)
         for value, gauge in (
             (update.drift_share, metrics.drift_share),
@@ -209,14 +394,64 @@ def create_app(
         for alert in update.alerts:
             metrics.alerts.labels(alert.kind).inc()
         state.monitoring = update.model_dump()
-        return {"accepted": True, "alerts": len(update.alerts)}
+        return JSONResponse({"accepted": True, "alerts": len(update.alerts)})
 
-    @app.get("/monitoring")
-    async def monitoring_state() -> dict[str, Any]:
+    @app.get(
+        "/monitoring",
+        response_model=None,
+        responses={200: _json_content(None, "The last update pushed ({} before the first).")},
+    )
+    async def monitoring_state() -> JSONResponse:
         """The last update the monitoring job pushed."""
-        return state.monitoring
+        return JSONResponse(state.monitoring)
 
     return app
+
+
+async def _wait(write: Future, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for the writer thread to finish ``write``; never cancels it."""
+    if write.done():
+        return True
+    waiter = asyncio.wrap_future(write)
+    done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    if not done:
+        # Retrieve its outcome when it lands, so asyncio does not warn about it.
+        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return bool(done)
+
+
+def _count_late_failure(metrics: ServingMetrics, request_id: str) -> Callable[[Future], None]:
+    """A callback for a write answered "pending": if it fails after all, count the loss."""
+
+    def check(write: Future) -> None:
+        err = write.exception()
+        if err is None:
+            return
+        reason = (
+            "duplicate"
+            if isinstance(err, DuplicateRequestError)
+            else "shutdown"
+            if isinstance(err, LogClosedError)
+            else "write_error"
+        )
+        metrics.log_dropped.labels(reason).inc()
+        logger.error("request %s was answered but not logged: %s", request_id, err)
+
+    return check
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"duplicate key {key!r} in a JSON object")
+        seen[key] = value
+    return seen
+
+
+def _declared_length(request: Request) -> int:
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else -1
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -24,6 +24,7 @@ from prometheus_client import (
 # Fine buckets below 10 ms: the latency goal lives there; default buckets start at 5 ms.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 ENDPOINTS = ("/predict", "/health", "/ready", "/metrics", "/monitoring")
+LOG_DROP_REASONS = ("queue_full", "duplicate", "write_error", "shutdown")
 
 Samples = Mapping[str, list[tuple[dict[str, str], float]]]
 
@@ -60,6 +61,29 @@ class ServingMetrics:
             ["reason"],
             registry=r,
         )
+        self.rejections_unlogged = Counter(
+            "churn_rejections_unlogged",
+            "Refused requests whose rejection row could not be queued for the log.",
+            registry=r,
+        )
+        # The prediction log's writer (writer.py): a write that lands late or never is counted.
+        self.log_pending = Counter(
+            "churn_prediction_log_pending",
+            "Predictions answered before their log write landed (the log was locked).",
+            registry=r,
+        )
+        self.log_dropped = Counter(
+            "churn_prediction_log_dropped",
+            "Predictions answered but never logged, by reason (queue full, duplicate request "
+            "id found after answering, write error, shut down while the log was locked).",
+            ["reason"],
+            registry=r,
+        )
+        self.log_queue_depth = Gauge(
+            "churn_prediction_log_queue_depth",
+            "Log writes waiting for the writer thread.",
+            registry=r,
+        )
         self.model = Info("churn_model", "The model being served.", registry=r)
         self.drift_share = Gauge(
             "churn_drift_share", "Share of features drifted on the last monitored day.", registry=r
@@ -85,6 +109,8 @@ class ServingMetrics:
             self.predictions.labels(cls)
         for kind in ("drift", "quality"):
             self.alerts.labels(kind)
+        for reason in LOG_DROP_REASONS:
+            self.log_dropped.labels(reason)
         for gauge in (
             self.drift_share,
             self.prediction_drift,

@@ -8,8 +8,14 @@ rows are all in the log or none are. ``synchronous=NORMAL`` keeps a commit cheap
 request) and survives a crash of the server process; only a power cut can lose the last
 commits.
 
-The server writes *before* it answers, so a client that got a 200 knows its request is logged:
-"logged == sent" is exact, not approximate.
+The server hands each write to one writer thread (``writer.py``) and waits for it before it
+answers, for a bounded time: with a healthy log a client that got a 200 knows its request is
+logged ("logged == sent" is exact), and the answer says ``"logged": "written"``. While another
+process holds the write lock the answer says ``"pending"`` (the write lands when the lock frees)
+or, if the queue is full, ``"dropped"`` (counted in ``/metrics``).
+
+Refused requests (422, 413, 415) are logged too, in the ``rejections`` table of the same file:
+when, which endpoint, the status, the reason and the body's size — never the body itself.
 """
 
 from __future__ import annotations
@@ -57,6 +63,20 @@ _INSERT = (
 
 _COUNTS = "SELECT COUNT(DISTINCT request_id), COUNT(*) FROM predictions"
 
+_REJECTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    endpoint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    body_bytes INTEGER NOT NULL
+)
+"""
+_INSERT_REJECTION = (
+    "INSERT INTO rejections (ts, endpoint, status, reason, body_bytes) VALUES (?, ?, ?, ?, ?)"
+)
+
 
 class DuplicateRequestError(ValueError):
     """A request id that is already in the log (a replayed request is not logged twice)."""
@@ -65,7 +85,9 @@ class DuplicateRequestError(ValueError):
 class PredictionLog:
     """Append-only SQLite log of predictions; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
+        """Open (or create) the log; a write waits up to ``busy_timeout`` s for another
+        process's write lock before raising ``database is locked``."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection, serialised by a lock: a single writer, whatever the thread.
@@ -75,6 +97,9 @@ class PredictionLog:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(_SCHEMA)
+            self._conn.execute(_REJECTIONS_SCHEMA)
+        # Set after creating the tables: opening may wait; later writes wait only this long.
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
     def append(
         self,
@@ -103,6 +128,13 @@ class PredictionLog:
             raise DuplicateRequestError(f"request id {request_id!r} is already logged") from err
         return len(records)
 
+    def append_rejection(
+        self, ts: float, endpoint: str, status: int, reason: str, body_bytes: int
+    ) -> None:
+        """Log one refused request: when, where, the status and why (not the body)."""
+        with self._lock, self._conn:
+            self._conn.execute(_INSERT_REJECTION, (ts, endpoint, status, reason, body_bytes))
+
     def counts(self) -> tuple[int, int]:
         """(requests, rows) in the log."""
         with self._lock:
@@ -121,6 +153,19 @@ def read_predictions(path: Path) -> pd.DataFrame:
     for name in CATEGORICAL_FEATURES:
         frame[name] = pd.Categorical(frame[name], categories=list(CATEGORIES[name]))
     return frame
+
+
+def read_rejections(path: Path) -> pd.DataFrame:
+    """Every refused request in the log at ``path`` (ts, endpoint, status, reason,
+    body_bytes), oldest first; empty for a log written before rejections were kept."""
+    with _read_only(path) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rejections'"
+        ).fetchone()
+        if not exists:
+            columns = ["id", "ts", "endpoint", "status", "reason", "body_bytes"]
+            return pd.DataFrame(columns=columns)
+        return pd.read_sql_query("SELECT * FROM rejections ORDER BY id", conn)
 
 
 def log_counts(path: Path) -> tuple[int, int]:
