@@ -36,7 +36,8 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down
+.PHONY: help setup lock test test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
+	stack-up stack-down stack-status
 
 help: ## Show this menu
 	@echo "MLOps interview labs — make <target>"
@@ -172,6 +173,15 @@ prefect-up: setup ## Prefect server on http://127.0.0.1:4200 + the served deploy
 
 prefect-down: ## Stop the Prefect server and the deployment worker started by prefect-up
 	@test -x $(BIN)/python && $(BIN)/python -m pipelines.local down || echo "nothing to stop"
+
+stack-up: setup ## Team stack in .stack/: PostgreSQL, MLflow server + Prefect server on it, a work pool with 2 workers; prints the URLs
+	$(BIN)/python -m pipelines.stack up
+
+stack-down: ## Stop everything stack-up started (workers, servers, PostgreSQL), by process group
+	@test -x $(BIN)/python && $(BIN)/python -m pipelines.stack down || echo "nothing to stop"
+
+stack-status: ## What of the team stack runs and answers (python -m pipelines.stack env: the variables that move a shell onto it)
+	@$(BIN)/python -m pipelines.stack status
 
 REPORT_PORT ?= 8000
 .PHONY: labs index report-serve
