@@ -209,12 +209,12 @@ def _start_postgres(
         password_file.write_text(secrets.token_urlsafe(24))
         data.mkdir(exist_ok=True)
         if as_user is not None:
-            # The unprivileged server must reach its data dir: traverse the folders above it
-            # (the pytest tmp dirs are 0700), own the data dir, read the password file once.
-            _make_traversable(pg_root)
+            # The unprivileged server owns its data dir and reads the password file once.
             os.chown(data, *_ids(as_user))
             os.chown(password_file, *_ids(as_user))
         password_file.chmod(0o600)
+        if as_user is not None:
+            _make_traversable(pg_root)
         init = subprocess.run(
             [
                 str(pg_bin_dir() / "initdb"),
@@ -236,6 +236,9 @@ def _start_postgres(
         )
         if init.returncode != 0:
             raise ProcessStartError(f"initdb failed:\n{init.stdout}{init.stderr}")
+    if as_user is not None:
+        # ... and must traverse every folder above its data dir (a mkdtemp folder is 0700)
+        _make_traversable(pg_root)
     password = password_file.read_text().strip()
     port = free_port()
     log = root / "logs" / "postgres.log"

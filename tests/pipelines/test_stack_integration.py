@@ -1,0 +1,215 @@
+"""The team stack, for real: PostgreSQL, an MLflow server and a Prefect server on it, a process
+work pool with two workers (``make stack-up``). The labs and flows move onto it by two
+environment variables; what they did is then read back from PostgreSQL and the artifact
+store — queried, not assumed — and ``stack-down`` must leave no process behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labs.common.processes import log_tail
+from pipelines.stack import POOL, WORKERS, client_env, online_workers, start, status, stop
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RETRAIN_MODEL = "churn-model-stack-test"
+
+
+def _query(url: str, sql: str, *args: Any) -> list[tuple]:
+    import psycopg
+
+    # the Prefect URL names SQLAlchemy's asyncpg driver; psycopg wants the plain scheme
+    with psycopg.connect(url.replace("postgresql+asyncpg://", "postgresql://")) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def _stack_processes(root: Path, pgids: set[int]) -> list[str]:
+    """Every live process in one of the stack's process groups or naming its folder."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, pgid = fields[0], int(fields[2])
+        if state == "Z":
+            continue
+        if pgid in pgids or str(root) in cmdline:
+            found.append(f"{proc.name} (pgid {pgid}): {cmdline[:120]}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(repo_root: Path):
+    """The stack in a temporary folder, with a sandbox project root (``LABS_ROOT``) for the
+    labs and the workers' flow runs; stopped at the end, also when a test fails."""
+    # Not under pytest's basetemp: as root, PostgreSQL runs as ``nobody`` and must traverse the
+    # folders above its data dir, and every new pytest session on this machine (other
+    # checkouts too) resets /tmp/pytest-of-<user> to 0700.
+    base = Path(tempfile.mkdtemp(prefix="labs-team-stack-"))
+    sandbox = base / "labs-root"
+    (sandbox / "data").mkdir(parents=True)
+    (sandbox / "data" / "prepared").symlink_to(repo_root / "data" / "prepared")
+    shutil.copy(repo_root / "params.yaml", sandbox / "params.yaml")
+    root = base / "state"
+    started = time.perf_counter()
+    try:
+        state = start(root, extra_env={"LABS_ROOT": str(sandbox)}, timeout=180)
+        state["up_s"] = time.perf_counter() - started
+        yield {"state": state, "root": root, "sandbox": sandbox}
+    finally:
+        stop(root)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _env(stack: dict, **extra: str) -> dict[str, str]:
+    """A client's environment: the stack's two URLs are the only change."""
+    return {
+        **os.environ,
+        **client_env(stack["state"]),
+        "LABS_ROOT": str(stack["sandbox"]),
+        "PREFECT_HOME": str(stack["root"] / "client-prefect"),
+        **extra,
+    }
+
+
+def test_the_stack_runs_on_postgresql_with_two_workers(stack) -> None:
+    state = stack["state"]
+    report = status(stack["root"])
+    assert all(part["alive"] for name, part in report.items() if name != "pool"), report
+    assert report["mlflow"]["answers"] and report["prefect"]["answers"]
+    assert online_workers(state) == [f"worker-{i}" for i in range(1, WORKERS + 1)]
+    # Both servers keep their state in PostgreSQL: MLflow's schema and Prefect's deployments
+    # on the pool, read back from the database itself.
+    mlflow_db, prefect_db = state["databases"]["mlflow"], state["databases"]["prefect"]
+    (version,) = _query(mlflow_db, "SHOW server_version")[0]
+    assert int(version.split(".")[0]) >= 14
+    assert _query(mlflow_db, "SELECT count(*) FROM alembic_version")[0][0] == 1
+    deployments = _query(
+        prefect_db,
+        "SELECT f.name || '/' || d.name FROM deployment d JOIN flow f ON f.id = d.flow_id "
+        "JOIN work_queue q ON q.id = d.work_queue_id JOIN work_pool p ON p.id = q.work_pool_id "
+        "WHERE p.name = %s AND p.type = 'process' "
+        "ORDER BY 1",
+        POOL,
+    )
+    assert [d for (d,) in deployments] == ["monitor/monitor", "retrain/retrain"]
+
+
+def test_the_drift_lab_logs_to_the_server_by_configuration_only(stack) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "labs.drift"],
+        env=_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = json.loads((stack["sandbox"] / "reports" / "drift" / "summary.json").read_text())
+    run_id = summary["mlflow"]["run_id"]
+    db = stack["state"]["databases"]["mlflow"]
+    rows = _query(
+        db,
+        "SELECT r.status, r.artifact_uri, e.name FROM runs r JOIN experiments e "
+        "USING (experiment_id) WHERE r.run_uuid = %s",
+        run_id,
+    )
+    assert len(rows) == 1
+    status_, artifact_uri, experiment = rows[0]
+    assert (status_, experiment) == ("FINISHED", "lab-drift")
+    # proxied artifacts: the client logged through the server, which wrote to its destination
+    assert artifact_uri.startswith("mlflow-artifacts:/")
+    children = _query(
+        db,
+        "SELECT n.value FROM tags p JOIN tags n ON n.run_uuid = p.run_uuid AND "
+        "n.key = 'mlflow.runName' WHERE p.key = 'mlflow.parentRunId' AND p.value = %s "
+        "ORDER BY 1",
+        run_id,
+    )
+    assert [name for (name,) in children] == ["concept", "covariate", "no_drift", "prior"]
+    metrics = _query(db, "SELECT count(DISTINCT key) FROM metrics WHERE run_uuid = %s", run_id)
+    assert metrics[0][0] > 0
+    stored = Path(stack["state"]["artifacts"]) / artifact_uri.removeprefix("mlflow-artifacts:/")
+    stored_names = {p.name for p in stored.rglob("*") if p.is_file()}
+    assert {Path(a).name for a in summary["artifacts"]} & stored_names
+
+
+def test_a_retrain_run_is_picked_up_by_a_worker_and_registers_in_postgresql(stack) -> None:
+    state = stack["state"]
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", "retrain/retrain"]
+        + ["--param", "force=true", "--param", f"model_name={RETRAIN_MODEL}"]
+        + ["--watch", "--watch-timeout", "240"],
+        env=_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    logs = "\n".join(log_tail(Path(state[f"worker-{i}"]["log"]), 40) for i in (1, 2))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:] + logs
+    runs = _query(
+        state["databases"]["prefect"],
+        "SELECT fr.id::text, fr.state_type FROM flow_run fr JOIN deployment d "
+        "ON d.id = fr.deployment_id WHERE d.name = 'retrain'",
+    )
+    assert len(runs) == 1 and runs[0][1] == "COMPLETED", runs
+    run_id = runs[0][0]
+    worker_logs = {f"worker-{i}": Path(state[f"worker-{i}"]["log"]).read_text() for i in (1, 2)}
+    assert sum(run_id in log for log in worker_logs.values()) == 1, "one worker ran it"
+
+    db = state["databases"]["mlflow"]
+    versions = _query(
+        db,
+        "SELECT mv.version, mv.source, t.value FROM model_versions mv JOIN model_version_tags t "
+        "ON t.name = mv.name AND t.version = mv.version AND t.key = 'artifact_sha256' "
+        "WHERE mv.name = %s",
+        RETRAIN_MODEL,
+    )
+    assert len(versions) == 1, versions
+    version, source, sha = versions[0]
+    aliases = dict(
+        _query(
+            db, "SELECT alias, version FROM registered_model_aliases WHERE name = %s", RETRAIN_MODEL
+        )
+    )
+    assert aliases["champion"] == version  # the first model, forced, becomes champion
+    # The registered model's bytes are in the artifact store, and they are the bytes whose
+    # sha256 the registry recorded.
+    model_id = source.removeprefix("models:/")
+    (location,) = _query(
+        db, "SELECT artifact_location FROM logged_models WHERE model_id = %s", model_id
+    )[0]
+    assert location.startswith("mlflow-artifacts:/")
+    folder = Path(state["artifacts"]) / location.removeprefix("mlflow-artifacts:/")
+    skops_files = list(folder.rglob("*.skops"))
+    assert len(skops_files) == 1
+    assert hashlib.sha256(skops_files[0].read_bytes()).hexdigest() == sha
+
+
+def test_stack_down_leaves_no_process_behind(stack) -> None:
+    root = stack["root"]
+    state = stack["state"]
+    pgids = {state[name]["pid"] for name in ("postgres", "mlflow", "prefect", "worker-1")}
+    pgids.add(state["worker-2"]["pid"])
+    before = _stack_processes(root, pgids)
+    assert len(before) >= 5  # postgres and its backends, two servers, two workers
+    stopped = stop(root)
+    assert stopped == ["worker-1", "worker-2", "prefect", "mlflow", "postgres"]
+    assert _stack_processes(root, pgids) == []
+    assert status(root) == {} and stop(root) == []
