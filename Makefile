@@ -36,7 +36,7 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
+.PHONY: help setup lock test test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
 	stack-up stack-down stack-status
 
 help: ## Show this menu
@@ -104,8 +104,11 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## Lint, then the whole test suite, offline
-	$(BIN)/pytest
+test: setup lint ## Lint, then the whole test suite, offline (the team-stack test: make test-integration)
+	$(BIN)/pytest -m "not stack"
+
+test-integration: setup ## The team stack end to end (~70 s): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
+	$(BIN)/pytest -n0 -m stack
 
 test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (.venv-3.1x)
 	@failed=""; for v in 3.11 3.12 3.13; do \

@@ -18,13 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from labs.common.processes import log_tail
 from pipelines.stack import POOL, WORKERS, client_env, online_workers, start, status, stop
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.stack]
 
 RETRAIN_MODEL = "churn-model-stack-test"
+MONITORING_SMALL = {
+    "train_rows": 1500,
+    "reference_rows": 1000,
+    "days": 12,
+    "rows_per_day": 200,
+    "covariate_start_day": 4,
+    "concept_start_day": 8,
+    "label_delay_days": 2,
+    "bad_input_day": 1,
+    "registered_model": "churn-model-monitoring-stack-test",
+}
 
 
 def _query(url: str, sql: str, *args: Any) -> list[tuple]:
@@ -66,7 +78,10 @@ def stack(repo_root: Path):
     sandbox = base / "labs-root"
     (sandbox / "data").mkdir(parents=True)
     (sandbox / "data" / "prepared").symlink_to(repo_root / "data" / "prepared")
-    shutil.copy(repo_root / "params.yaml", sandbox / "params.yaml")
+    # the monitoring lab's shortened story (tests/labs/test_monitoring.py): 12 days, not 30
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["monitoring"].update(MONITORING_SMALL)
+    (sandbox / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     root = base / "state"
     started = time.perf_counter()
     try:
@@ -200,6 +215,58 @@ def test_a_retrain_run_is_picked_up_by_a_worker_and_registers_in_postgresql(stac
     skops_files = list(folder.rglob("*.skops"))
     assert len(skops_files) == 1
     assert hashlib.sha256(skops_files[0].read_bytes()).hexdigest() == sha
+
+
+def test_the_monitoring_lab_and_the_monitor_deployment_run_on_the_stack(stack) -> None:
+    state = stack["state"]
+    lab = subprocess.run(
+        [sys.executable, "-m", "labs.monitoring"],
+        env=_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert lab.returncode == 0, lab.stdout[-2000:] + lab.stderr[-2000:]
+    summary = json.loads((stack["sandbox"] / "reports" / "monitoring" / "summary.json").read_text())
+    db = state["databases"]["mlflow"]
+    model = MONITORING_SMALL["registered_model"]
+    (run_status, param_version) = _query(
+        db,
+        "SELECT r.status, p.value FROM runs r JOIN params p ON p.run_uuid = r.run_uuid "
+        "AND p.key = 'model_version' WHERE r.run_uuid = %s",
+        summary["mlflow"]["run_id"],
+    )[0]
+    champion = _query(
+        db,
+        "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = 'champion'",
+        model,
+    )
+    assert run_status == "FINISHED" and champion == [(int(param_version),)]
+
+    # The daily job over the lab's prediction log, as a deployment run on the pool.
+    job = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", "monitor/monitor"]
+        + ["--watch", "--watch-timeout", "240"],
+        env=_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    logs = "\n".join(log_tail(Path(state[f"worker-{i}"]["log"]), 40) for i in (1, 2))
+    assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:] + logs
+    prefect_db = state["databases"]["prefect"]
+    (flow_run_id, run_state) = _query(
+        prefect_db,
+        "SELECT fr.id, fr.state_type FROM flow_run fr JOIN deployment d "
+        "ON d.id = fr.deployment_id WHERE d.name = 'monitor'",
+    )[0]
+    days_checked = _query(
+        prefect_db,
+        "SELECT count(*) FROM task_run WHERE flow_run_id = %s AND name LIKE 'check_day%%' "
+        "AND state_type = 'COMPLETED'",
+        flow_run_id,
+    )[0][0]
+    assert run_state == "COMPLETED" and days_checked == MONITORING_SMALL["days"]
 
 
 def test_stack_down_leaves_no_process_behind(stack) -> None:
