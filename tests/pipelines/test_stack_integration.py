@@ -165,56 +165,114 @@ def test_the_drift_lab_logs_to_the_server_by_configuration_only(stack) -> None:
     assert {Path(a).name for a in summary["artifacts"]} & stored_names
 
 
-def test_a_retrain_run_is_picked_up_by_a_worker_and_registers_in_postgresql(stack) -> None:
+# Three retrain runs at once on the two workers, into one registered model: two identical
+# (same data, seed and noise: the same model bytes) and one trained on noisier labels.
+CONCURRENT_RUNS = [{"label_noise": 0.0}, {"label_noise": 0.0}, {"label_noise": 0.2}]
+START_RUNS = """
+import json, sys
+from prefect.deployments import run_deployment
+ids = [str(run_deployment("retrain/retrain", parameters=p, timeout=0).id)
+       for p in json.loads(sys.argv[1])]
+print(json.dumps(ids))
+"""
+
+
+def test_concurrent_retrain_runs_on_the_pool_keep_the_registry_invariants(stack) -> None:
     state = stack["state"]
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect", "deployment", "run", "retrain/retrain"]
-        + ["--param", "force=true", "--param", f"model_name={RETRAIN_MODEL}"]
-        + ["--watch", "--watch-timeout", "240"],
+    params = [{**p, "force": True, "model_name": RETRAIN_MODEL} for p in CONCURRENT_RUNS]
+    started = subprocess.run(
+        [sys.executable, "-c", START_RUNS, json.dumps(params)],
         env=_env(stack),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=120,
     )
-    logs = "\n".join(log_tail(Path(state[f"worker-{i}"]["log"]), 40) for i in (1, 2))
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:] + logs
-    runs = _query(
-        state["databases"]["prefect"],
-        "SELECT fr.id::text, fr.state_type FROM flow_run fr JOIN deployment d "
-        "ON d.id = fr.deployment_id WHERE d.name = 'retrain'",
-    )
-    assert len(runs) == 1 and runs[0][1] == "COMPLETED", runs
-    run_id = runs[0][0]
-    worker_logs = {f"worker-{i}": Path(state[f"worker-{i}"]["log"]).read_text() for i in (1, 2)}
-    assert sum(run_id in log for log in worker_logs.values()) == 1, "one worker ran it"
+    assert started.returncode == 0, started.stderr[-2000:]
+    run_ids = json.loads(started.stdout.strip().splitlines()[-1])
+    prefect_db = state["databases"]["prefect"]
+    deadline = time.monotonic() + 240
+    while True:
+        states = dict(
+            _query(
+                prefect_db,
+                "SELECT id::text, state_type FROM flow_run WHERE id::text = ANY(%s)",
+                run_ids,
+            )
+        )
+        if all(states.get(i) in ("COMPLETED", "FAILED", "CRASHED") for i in run_ids):
+            break
+        assert time.monotonic() < deadline, f"retrain runs not done: {states}"
+        assert all(part["alive"] for part in status(stack["root"]).values() if "alive" in part)
+        time.sleep(1)
+    logs = {f"worker-{i}": Path(state[f"worker-{i}"]["log"]).read_text() for i in (1, 2)}
+    assert set(states.values()) == {"COMPLETED"}, (states, [log[-3000:] for log in logs.values()])
+    # each run was picked up by exactly one worker (a process worker runs several at once)
+    picked = {i: [w for w, log in logs.items() if i in log] for i in run_ids}
+    assert all(len(workers) == 1 for workers in picked.values()), picked
+    # and they did run at the same time: every run started before any of them ended
+    (last_start, first_end) = _query(
+        prefect_db,
+        "SELECT max(start_time), min(end_time) FROM flow_run WHERE id::text = ANY(%s)",
+        run_ids,
+    )[0]
+    assert last_start < first_end
 
     db = state["databases"]["mlflow"]
     versions = _query(
         db,
         "SELECT mv.version, mv.source, t.value FROM model_versions mv JOIN model_version_tags t "
         "ON t.name = mv.name AND t.version = mv.version AND t.key = 'artifact_sha256' "
-        "WHERE mv.name = %s",
+        "WHERE mv.name = %s ORDER BY mv.version",
         RETRAIN_MODEL,
     )
-    assert len(versions) == 1, versions
-    version, source, sha = versions[0]
+    shas = [sha for (_, _, sha) in versions]
+    # no duplicate version for one model: the two identical runs found one version
+    assert len(shas) == len(set(shas)) == 2, versions
     aliases = dict(
         _query(
             db, "SELECT alias, version FROM registered_model_aliases WHERE name = %s", RETRAIN_MODEL
         )
     )
-    assert aliases["champion"] == version  # the first model, forced, becomes champion
-    # The registered model's bytes are in the artifact store, and they are the bytes whose
-    # sha256 the registry recorded.
-    model_id = source.removeprefix("models:/")
+    champion = aliases["champion"]  # exactly one: (name, alias) is the table's key
+    tags = dict(
+        _query(
+            db,
+            "SELECT key, value FROM model_version_tags WHERE name = %s AND version = %s",
+            RETRAIN_MODEL,
+            str(champion),
+        )
+    )
+    # consistent previous: the alias names exactly the version the champion's tag says it
+    # replaced, and never the champion itself
+    if "previous_champion" in tags:
+        assert str(aliases.get("previous")) == tags["previous_champion"] != str(champion)
+    else:
+        assert "previous" not in aliases
+    # The champion's bytes are in the artifact store, and they are the bytes whose sha256 the
+    # registry recorded.
+    source, sha = next((src, sha) for (v, src, sha) in versions if v == champion)
     (location,) = _query(
-        db, "SELECT artifact_location FROM logged_models WHERE model_id = %s", model_id
+        db,
+        "SELECT artifact_location FROM logged_models WHERE model_id = %s",
+        source.removeprefix("models:/"),
     )[0]
     assert location.startswith("mlflow-artifacts:/")
     folder = Path(state["artifacts"]) / location.removeprefix("mlflow-artifacts:/")
     skops_files = list(folder.rglob("*.skops"))
     assert len(skops_files) == 1
     assert hashlib.sha256(skops_files[0].read_bytes()).hexdigest() == sha
+    audit = stack["sandbox"] / "reports" / "retraining" / "audit.jsonl"
+    moves = [json.loads(line) for line in audit.read_text().splitlines()]
+    promotions = [
+        (m["from_version"], m["to_version"])
+        for m in moves
+        if m["model"] == RETRAIN_MODEL and m["alias"] == "champion" and m["action"] == "promote"
+    ]
+    print(f"concurrent retrains: {states}; versions {versions}; aliases {aliases}")
+    print(f"champion moves (from, to), in order: {promotions}")
+    # no lost promotion: each move starts from where the one before it ended
+    assert promotions and promotions[0][0] is None and promotions[-1][1] == str(champion)
+    assert all(a[1] == b[0] for a, b in zip(promotions, promotions[1:], strict=False))
 
 
 def test_the_monitoring_lab_and_the_monitor_deployment_run_on_the_stack(stack) -> None:
