@@ -114,7 +114,7 @@ def start(
     """
     root = (root or default_root()).resolve()
     state = read_state(root)
-    if state is not None and any(_group_alive(p["pid"]) for p in _parts(state).values()):
+    if state is not None and any(_group_alive(p) for p in _parts(state).values()):
         raise RuntimeError(f"a stack already runs under {root}: `make stack-down` first")
     started = time.perf_counter()
     for sub in ("logs", "artifacts", "prefect"):
@@ -122,9 +122,13 @@ def start(
     state = {"root": str(root), "pool": POOL, "artifacts": str(root / "artifacts")}
     procs: dict[str, subprocess.Popen] = {}
     try:
+        # the state is written after every stage: an `up` killed half-way can still be downed
         _start_postgres(root, state, procs, timeout)
+        _write_state(root, state)
         _start_servers(root, state, procs, timeout)
+        _write_state(root, state)
         _start_workers(root, state, procs, extra_env or {}, timeout)
+        _write_state(root, state)
         _apply_deployments(root, state)
     except BaseException:
         _write_state(root, state)
@@ -147,7 +151,7 @@ def stop(root: Path | None = None) -> list[str]:
     stopped: list[str] = []
     parts = _parts(state)
     for tier in STOP_TIERS:
-        live = [n for n in tier if n in parts and _group_alive(parts[n]["pid"])]
+        live = [n for n in tier if n in parts and _group_alive(parts[n])]
         with ThreadPoolExecutor(max_workers=len(tier)) as pool:
             list(pool.map(lambda n: stop_process_group(parts[n]["pid"], grace=20.0), live))
         stopped.extend(live)
@@ -163,12 +167,12 @@ def status(root: Path | None = None) -> dict[str, dict[str, Any]]:
         return {}
     report = {}
     for name, part in _parts(state).items():
-        alive = _group_alive(part["pid"])
+        alive = _group_alive(part)
         answers = None
         if alive and "health" in part:
             answers = _answers(part["health"])
         report[name] = {"pid": part["pid"], "alive": alive, "answers": answers, **part}
-    if state.get("prefect") and _group_alive(state["prefect"]["pid"]):
+    if state.get("prefect") and _group_alive(state["prefect"]):
         report["pool"] = {"online_workers": online_workers(state)}
     return report
 
@@ -260,7 +264,7 @@ def _start_postgres(
         _base_env(),
         user=as_user,
     )
-    state["postgres"] = {"pid": procs["postgres"].pid, "port": port, "log": str(log)}
+    state["postgres"] = _part(procs["postgres"], port=port, log=str(log))
     _wait_for_postgres(procs["postgres"], port, password, log, timeout)
     server = f"{DB_USER}:{password}@127.0.0.1:{port}"
     for db in ("mlflow", "prefect"):
@@ -298,7 +302,7 @@ def _start_servers(
     )
     mlflow_url = f"http://127.0.0.1:{mlflow_port}"
     state["mlflow"] = {
-        "pid": procs["mlflow"].pid,
+        **_part(procs["mlflow"]),
         "port": mlflow_port,
         "url": mlflow_url,
         "health": f"{mlflow_url}/health",
@@ -324,7 +328,7 @@ def _start_servers(
     )
     prefect_url = f"http://127.0.0.1:{prefect_port}"
     state["prefect"] = {
-        "pid": procs["prefect"].pid,
+        **_part(procs["prefect"]),
         "port": prefect_port,
         "url": prefect_url,
         "api_url": f"{prefect_url}/api",
@@ -369,7 +373,7 @@ def _start_workers(
             log,
             env,
         )
-        state[name] = {"pid": procs[name].pid, "name": name, "log": str(log)}
+        state[name] = _part(procs[name], name=name, log=str(log))
     deadline = time.monotonic() + timeout
     while len(online_workers(state)) < WORKERS:
         for i in range(1, WORKERS + 1):
@@ -435,6 +439,11 @@ def _spawn(
         )
 
 
+def _part(proc: subprocess.Popen, **fields: Any) -> dict[str, Any]:
+    """A started part as the state file records it: pid (= process group) and start time."""
+    return {"pid": proc.pid, "started_at": _started_at(proc.pid), **fields}
+
+
 def _wait_for_postgres(
     proc: subprocess.Popen, port: int, password: str, log: Path, timeout: float
 ) -> None:
@@ -492,7 +501,21 @@ def _parts(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: state[name] for name in STOP_ORDER if isinstance(state.get(name), dict)}
 
 
-def _group_alive(pgid: int) -> bool:
+def _started_at(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _group_alive(part: Mapping[str, Any]) -> bool:
+    """Whether the process group a part leads still runs — and is still ours: a group leader
+    with another start time is an unrelated process that reused the pid (never signalled)."""
+    pgid = part["pid"]
+    started = _started_at(pgid)
+    if started is not None and part.get("started_at") not in (None, started):
+        return False
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
