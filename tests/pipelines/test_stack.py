@@ -34,9 +34,14 @@ def test_a_database_that_cannot_start_fails_up_at_once_with_its_log() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_the_client_side_of_the_switch_is_two_urls() -> None:
-    state = {"mlflow": {"url": "http://127.0.0.1:1"}, "prefect": {"api_url": "http://h:2/api"}}
+def test_the_client_side_of_the_switch_is_three_addresses() -> None:
+    state = {
+        "mlflow": {"url": "http://127.0.0.1:1"},
+        "prefect": {"api_url": "http://h:2/api"},
+        "dask-scheduler": {"address": "tcp://h:3"},
+    }
     assert client_env(state) == {
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:1",
         "PREFECT_API_URL": "http://h:2/api",
+        "DASK_SCHEDULER_ADDRESS": "tcp://h:3",
     }

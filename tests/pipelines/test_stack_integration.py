@@ -21,7 +21,16 @@ import pytest
 import yaml
 
 from labs.common.processes import log_tail
-from pipelines.stack import POOL, WORKERS, client_env, online_workers, start, status, stop
+from pipelines.stack import (
+    POOL,
+    STOP_ORDER,
+    WORKERS,
+    client_env,
+    online_workers,
+    start,
+    status,
+    stop,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.stack]
 
@@ -270,9 +279,14 @@ def test_concurrent_retrain_runs_on_the_pool_keep_the_registry_invariants(stack)
     ]
     print(f"concurrent retrains: {states}; versions {versions}; aliases {aliases}")
     print(f"champion moves (from, to), in order: {promotions}")
-    # no lost promotion: each move starts from where the one before it ended
+    # No lost promotion: each move starts where the one before it ended, or repeats that very
+    # move — the two identical runs may both read the old champion and both move it to their
+    # (one) version, seen here as (1, 2), (1, 2); the end state is the same. Two *different*
+    # versions moved from one base would lose a promotion; the registry does not serialise
+    # promotions across processes (only registration has a lock), so this checks it.
     assert promotions and promotions[0][0] is None and promotions[-1][1] == str(champion)
-    assert all(a[1] == b[0] for a, b in zip(promotions, promotions[1:], strict=False))
+    for before, after in zip(promotions, promotions[1:], strict=False):
+        assert after[0] == before[1] or after == before, promotions
 
 
 def test_the_monitoring_lab_and_the_monitor_deployment_run_on_the_stack(stack) -> None:
@@ -327,14 +341,69 @@ def test_the_monitoring_lab_and_the_monitor_deployment_run_on_the_stack(stack) -
     assert run_state == "COMPLETED" and days_checked == MONITORING_SMALL["days"]
 
 
+BACKFILL = """
+import json
+from pipelines.backfill import monitor_backfill, dask_runner
+print(json.dumps(monitor_backfill.with_options(task_runner=dask_runner())()["reports"]))
+"""
+
+
+def test_the_backfill_fans_out_on_the_stacks_dask_cluster(
+    stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the monitoring lab (above): its days, measured on the stack's Dask workers through
+    the stack's Prefect server, equal the plain sequential job's."""
+    from distributed import Client
+
+    from labs.monitoring.steps import MonitorJob, rules_from_params, run_monitor_job
+    from pipelines.backfill import comparable
+
+    state, lab_dir = stack["state"], stack["sandbox"] / "reports" / "monitoring"
+    with Client(state["dask-scheduler"]["address"], timeout=10) as client:
+        assert len(client.scheduler_info()["workers"]) == WORKERS
+        before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+        done = subprocess.run(
+            [sys.executable, "-c", BACKFILL],
+            env=_env(stack),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        after = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+    # one task per day went through the cluster's scheduler (several transitions each)
+    assert after - before >= 3 * MONITORING_SMALL["days"]
+    backfill = json.loads(done.stdout.strip().splitlines()[-1])
+    monkeypatch.setenv("LABS_ROOT", str(stack["sandbox"]))  # its params.yaml: the same rules
+    job = MonitorJob(
+        prediction_log=lab_dir / "predictions.sqlite",
+        outcomes=lab_dir / "outcomes.csv",
+        reference=lab_dir / "reference.csv",
+        alert_log=stack["root"] / "no-alerts.jsonl",
+        rules=rules_from_params(),
+        days=None,
+        server_url=None,
+        retrain_deployment=None,
+    )
+    sequential = [comparable(r) for r in run_monitor_job(job)]
+    # as JSON: a day without labels has NaN metrics, and NaN != NaN
+    assert json.dumps(backfill, sort_keys=True) == json.dumps(sequential, sort_keys=True)
+    task_runs = _query(
+        state["databases"]["prefect"],
+        "SELECT count(*) FROM task_run t JOIN flow_run f ON f.id = t.flow_run_id "
+        "JOIN flow ON flow.id = f.flow_id WHERE flow.name = 'monitor-backfill' "
+        "AND t.name LIKE 'measure_day%%' AND t.state_type = 'COMPLETED'",
+    )[0][0]
+    assert task_runs == MONITORING_SMALL["days"]
+
+
 def test_stack_down_leaves_no_process_behind(stack) -> None:
     root = stack["root"]
     state = stack["state"]
-    pgids = {state[name]["pid"] for name in ("postgres", "mlflow", "prefect", "worker-1")}
-    pgids.add(state["worker-2"]["pid"])
+    names = [*STOP_ORDER]
+    pgids = {state[name]["pid"] for name in names}
     before = _stack_processes(root, pgids)
-    assert len(before) >= 5  # postgres and its backends, two servers, two workers
-    stopped = stop(root)
-    assert stopped == ["worker-1", "worker-2", "prefect", "mlflow", "postgres"]
+    assert len(before) >= len(names)  # postgres and its backends, servers, workers
+    assert stop(root) == names
     assert _stack_processes(root, pgids) == []
     assert status(root) == {} and stop(root) == []
