@@ -1,7 +1,8 @@
-"""Monitoring backfill on Dask: wall time of `pipelines.backfill` on 1 and 2 LocalCluster
-workers (cluster start and stop included) against the plain sequential job, and whether all
-three give identical day reports. Needs `make lab-monitoring` first (its prediction log);
-starts its own Prefect server. Prints figures; writes reports/bench/backfill.json."""
+"""Heavy tasks on Dask: wall time of the monitoring backfill and of batch scoring (400,000
+rows in 8 chunks) on 1 and 2 LocalCluster workers (cluster start and stop included) against
+plain sequential code, and whether all give identical results. Needs `make lab-monitoring`
+first (its prediction log); starts its own Prefect server. Prints figures; writes
+reports/bench/backfill.json."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SCORE_ROWS, SCORE_CHUNK = 400_000, 50_000
 
 
 def main() -> int:
@@ -43,16 +45,23 @@ def main() -> int:
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "backfill.json").write_text(json.dumps(figures, indent=2))
-    print(f"{'run':34} {'wall s':>7}  identical to sequential")
+    print(f"{'run':38} {'wall s':>7}  identical to sequential")
     for name, row in figures["runs"].items():
-        print(f"  {name:32} {row['wall_s']:7.2f}  {row['identical']}")
+        print(f"  {name:36} {row['wall_s']:7.2f}  {row['identical']}")
     print(f"days: {figures['days']}, load before: {figures['load_before']:.2f}")
     return 0 if all(r["identical"] for r in figures["runs"].values()) else 1
 
 
 def measure(tmp: Path) -> dict:
     from labs.monitoring.steps import MonitorJob, rules_from_params, run_monitor_job
-    from pipelines.backfill import LAB_DIR, comparable, run_backfill
+    from pipelines.backfill import (
+        LAB_DIR,
+        chunks,
+        comparable,
+        run_backfill,
+        run_scoring,
+        score_chunk,
+    )
 
     load_before = os.getloadavg()[0]
     job = MonitorJob(
@@ -76,6 +85,14 @@ def measure(tmp: Path) -> dict:
             "identical": json.dumps(result["reports"], sort_keys=True) == sequential,
         }
     runs["sequential (plain functions)"]["identical"] = True
+    # Batch scoring: 400,000 customers in 8 chunks of 50,000, each drawn and scored in a task.
+    model = str(ROOT / "models" / "churn-model.skops")
+    start = time.perf_counter()
+    plain = [p for c, n in chunks(SCORE_ROWS, SCORE_CHUNK) for p in score_chunk(model, c, n, 0)]
+    runs["scoring: sequential chunks"] = {"wall_s": time.perf_counter() - start, "identical": True}
+    for workers in (1, 2):
+        scored, wall = run_scoring(workers, model=model, rows=SCORE_ROWS, chunk_rows=SCORE_CHUNK)
+        runs[f"scoring: dask, {workers} worker(s)"] = {"wall_s": wall, "identical": scored == plain}
     return {"days": len(json.loads(sequential)), "load_before": load_before, "runs": runs}
 
 

@@ -11,7 +11,14 @@ import pytest
 from labs.monitoring.lab import run
 from labs.monitoring.params import MonitoringParams
 from labs.monitoring.steps import MonitorJob, rules_from_params, run_monitor_job
-from pipelines.backfill import comparable, dask_runner, monitor_backfill
+from pipelines.backfill import (
+    chunks,
+    comparable,
+    dask_runner,
+    monitor_backfill,
+    score_batch,
+    score_chunk,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,3 +67,17 @@ def test_backfill_on_dask_equals_the_sequential_job(
     kinds = [(a["kind"], a["new"]) for r in backfill["reports"] for a in r["alerts"]]
     assert ("drift", True) in kinds and ("quality", True) in kinds
     assert backfill["summary"]["alerts"]["drift"] > 0
+
+
+def test_batch_scoring_on_dask_equals_scoring_each_chunk_in_turn(
+    repo_root: Path, prefect_harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    model = str(repo_root / "models" / "churn-model.skops")  # the DVC baseline
+    plain = [p for start, size in chunks(7_000, 2_000) for p in score_chunk(model, start, size, 3)]
+    scored = score_batch.with_options(task_runner=dask_runner(2))(
+        model=model, rows=7_000, chunk_rows=2_000, seed=3
+    )
+    assert chunks(7_000, 2_000) == [(0, 2000), (2000, 2000), (4000, 2000), (6000, 1000)]
+    assert scored == plain and len(scored) == 7_000
+    assert 0.05 < sum(scored) / len(scored) < 0.6  # churn probabilities, not zeros
