@@ -367,7 +367,9 @@ def _start_dask(
     dask = str(Path(sys.executable).parent / "dask")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**_base_env(), **extra_env}
+    # tasks that run here read the registry (batch scoring loads the champion): the workers
+    # get the stack's MLflow URL like the pool's workers do
+    env = {**_base_env(), "MLFLOW_TRACKING_URI": state["mlflow"]["url"], **extra_env}
     log = root / "logs" / "dask-scheduler.log"
     procs["dask-scheduler"] = _spawn(
         [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],

@@ -397,6 +397,42 @@ def test_the_backfill_fans_out_on_the_stacks_dask_cluster(
     assert task_runs == MONITORING_SMALL["days"]
 
 
+SCORE = """
+import json, sys
+from pipelines.backfill import score_batch, dask_runner
+model = sys.argv[1]
+print(json.dumps(score_batch.with_options(task_runner=dask_runner())(model=model, rows=20000)))
+"""
+
+
+def test_batch_scoring_of_the_champion_fans_out_on_the_stacks_dask_cluster(
+    stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the concurrent retrains (above): the registry's champion, loaded by the Dask
+    workers from the MLflow server (sha256 verified), scores a batch in 4 chunk tasks."""
+    from pipelines.backfill import chunks, score_chunk
+
+    model = f"models:/{RETRAIN_MODEL}@champion"
+    done = subprocess.run(
+        [sys.executable, "-c", SCORE, model],
+        env=_env(stack),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    scored = json.loads(done.stdout.strip().splitlines()[-1])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stack["state"]["mlflow"]["url"])
+    plain = [p for start, n in chunks(20_000, 5_000) for p in score_chunk(model, start, n, 0)]
+    assert scored == plain and len(scored) == 20_000
+    task_runs = _query(
+        stack["state"]["databases"]["prefect"],
+        "SELECT count(*) FROM task_run WHERE name LIKE 'score_chunk%%' "
+        "AND state_type = 'COMPLETED'",
+    )[0][0]
+    assert task_runs == 4
+
+
 def test_stack_down_leaves_no_process_behind(stack) -> None:
     root = stack["root"]
     state = stack["state"]
