@@ -107,7 +107,7 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 test: setup lint ## Lint, then the whole test suite, offline (the team-stack test: make test-integration)
 	$(BIN)/pytest -m "not stack"
 
-test-integration: setup ## The team stack end to end (~70 s): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
+test-integration: setup ## The team stack end to end (1.5-2.5 min): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
 	$(BIN)/pytest -n0 -m stack
 
 test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (.venv-3.1x)
