@@ -36,7 +36,8 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down
+.PHONY: help setup lock test test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
+	stack-up stack-down stack-status
 
 help: ## Show this menu
 	@echo "MLOps interview labs — make <target>"
@@ -103,8 +104,11 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## Lint, then the whole test suite, offline
-	$(BIN)/pytest
+test: setup lint ## Lint, then the whole test suite, offline (the team-stack test: make test-integration)
+	$(BIN)/pytest -m "not stack"
+
+test-integration: setup ## The team stack end to end (1.5-2.5 min): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
+	$(BIN)/pytest -n0 -m stack
 
 test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (.venv-3.1x)
 	@failed=""; for v in 3.11 3.12 3.13; do \
@@ -172,6 +176,15 @@ prefect-up: setup ## Prefect server on http://127.0.0.1:4200 + the served deploy
 
 prefect-down: ## Stop the Prefect server and the deployment worker started by prefect-up
 	@test -x $(BIN)/python && $(BIN)/python -m pipelines.local down || echo "nothing to stop"
+
+stack-up: setup ## Team stack in .stack/: PostgreSQL, MLflow server + Prefect server on it, a work pool with 2 workers; prints the URLs
+	$(BIN)/python -m pipelines.stack up
+
+stack-down: ## Stop everything stack-up started (workers, servers, PostgreSQL), by process group
+	@test -x $(BIN)/python && $(BIN)/python -m pipelines.stack down || echo "nothing to stop"
+
+stack-status: ## What of the team stack runs and answers (python -m pipelines.stack env: the variables that move a shell onto it)
+	@$(BIN)/python -m pipelines.stack status
 
 REPORT_PORT ?= 8000
 .PHONY: labs index report-serve

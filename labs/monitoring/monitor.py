@@ -155,6 +155,17 @@ class Monitor:
 
     def check_day(self, today: int, scored: pd.DataFrame) -> DayReport:
         """Run the day's checks on ``scored`` (the log joined with outcomes, all days)."""
+        start = time.perf_counter()
+        report = self.measure_day(today, scored)
+        report.alerts = self.alerts_for(report)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def measure_day(self, today: int, scored: pd.DataFrame) -> DayReport:
+        """The day's numbers — drift of its batch, quality of the batch whose labels arrived —
+        without alerts. It reads only the reference and the rules, never the alert state, so
+        days can be measured in any order or in parallel (a backfill on Dask); the alerts
+        then follow day by day in order (:meth:`alerts_for`)."""
         from labs.common.drift import detect_drift
 
         drift_test = self.drift_test or detect_drift
@@ -181,7 +192,6 @@ class Monitor:
             prediction_p_value=drift[PROBA].p_value,
             drift_threshold=drift[PROBA].threshold,
         )
-        alerts = self._drift_alerts(report)
 
         # Labels arrive late: today we learn the truth about the batch of `delay` days ago.
         labelled_day = today - rules.label_delay_days
@@ -195,10 +205,16 @@ class Monitor:
                 report.labelled_day = labelled_day
                 report.quality = quality_metrics(labelled[TARGET], labelled[PROBA])
                 report.rolling = quality_metrics(window[TARGET], window[PROBA])
-                alerts += self._quality_alerts(report)
-        report.alerts = alerts
         report.seconds = time.perf_counter() - start
         return report
+
+    def alerts_for(self, report: DayReport) -> list[Alert]:
+        """The alerts of a measured day; call in day order (an alert is new only if its kind
+        was not firing the day before)."""
+        alerts = self._drift_alerts(report)
+        if report.labelled_day is not None:
+            alerts += self._quality_alerts(report)
+        return alerts
 
     def _drift_alerts(self, r: DayReport) -> list[Alert]:
         threshold = self.rules.drift_share_alert

@@ -97,10 +97,7 @@ def run_monitor_job(
     call ``on_quality_alert`` and start ``job.retrain_deployment`` if set."""
     steps = steps or MonitorSteps()
     scored, reference = steps.load_inputs(job)
-    days = sorted(int(d) for d in scored[DAY].unique()) if job.days is None else list(job.days)
-    if not days:
-        return []
-    monitor = Monitor(reference, job.rules, firing=firing_before(job.alert_log, days[0]))
+    monitor, days = plan_job(job, scored, reference)
     reports = []
     for day in days:
         report = steps.check_day(monitor, day, scored)
@@ -115,6 +112,28 @@ def run_monitor_job(
             on_day(report)
         reports.append(report)
     return reports
+
+
+def plan_job(
+    job: MonitorJob, scored: pd.DataFrame, reference: Reference
+) -> tuple[Monitor, list[int]]:
+    """The days to check (all logged days unless ``job.days``) and the monitor for them, which
+    knows what was firing the day before the first (from the alert log)."""
+    days = sorted(int(d) for d in scored[DAY].unique()) if job.days is None else list(job.days)
+    first = days[0] if days else 0
+    return Monitor(reference, job.rules, firing=firing_before(job.alert_log, first)), days
+
+
+def measure_day(monitor: Monitor, day: int, scored: pd.DataFrame) -> DayReport:
+    """One day's drift and quality numbers, no alerts: days can be measured in parallel."""
+    return monitor.measure_day(day, scored)
+
+
+def raise_alerts(monitor: Monitor, reports: Sequence[DayReport]) -> list[DayReport]:
+    """Measured days → the same reports with their alerts, decided in day order."""
+    for report in sorted(reports, key=lambda r: r.day):
+        report.alerts = monitor.alerts_for(report)
+    return sorted(reports, key=lambda r: r.day)
 
 
 def summarize(reports: list[DayReport]) -> dict[str, Any]:
