@@ -89,10 +89,6 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise Interrupted(f"signal {signum}")
-
-
 @contextlib.contextmanager
 def interrupt_on_signals() -> Iterator[None]:
     """Inside the block, SIGTERM and SIGINT raise :class:`Interrupted`: a ``kill`` stops the
@@ -103,14 +99,41 @@ def interrupt_on_signals() -> Iterator[None]:
     SIGINT too: Ctrl-C must stop a program even when it was started from a shell that ignores
     SIGINT (a background job of a script, nohup, some CI runners): Python keeps an inherited
     "ignore".
+
+    An interrupt is never lost. Python runs a signal handler wherever the main thread is, also
+    inside a garbage-collection callback (SQLAlchemy's registry cleans up that way), where an
+    exception is only printed ("Exception ignored in …") and the program goes on — a Ctrl-C of
+    the retraining lab once ran the lab to the end and exited 0. Such a swallowed interrupt is
+    sent again from another thread a moment later, when the main thread has left the
+    callback; and a block that still ends normally after an interrupt raises it on exit.
     """
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    previous_int = signal.signal(signal.SIGINT, _interrupt)
+    import os
+    import threading
+
+    seen: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise Interrupted(f"signal {signum}")
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, Interrupted) and seen:
+            threading.Timer(0.05, os.kill, (os.getpid(), seen[-1])).start()
+            return
+        previous_hook(info)
+
+    previous_hook = sys.unraisablehook
+    previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
+        if seen:  # every delivery was swallowed by code that ignores exceptions
+            raise Interrupted(f"signal {seen[-1]}")
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+        sys.unraisablehook = previous_hook
 
 
 class LabBusyError(Refusal):

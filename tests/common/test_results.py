@@ -344,3 +344,49 @@ def test_ctrl_c_inside_exec_code_still_exits_130_not_by_signal(
     assert done.stderr.strip().splitlines()[-1] == (
         "lab demo: interrupted; what it started was stopped."
     )
+
+
+def test_an_interrupt_that_lands_in_a_finalizer_still_stops_the_lab(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Python runs a signal handler wherever the main thread is — also inside ``__del__`` or a
+    weakref callback, where the exception is printed ("Exception ignored") and dropped. A
+    Ctrl-C of the retraining lab landed in SQLAlchemy's cleanup that way and the lab ran on to
+    exit 0 (CI). The interrupt must still stop the lab, at once, without a traceback."""
+    import gc
+    import os
+    import signal
+    import time
+    from dataclasses import dataclass
+
+    from labs.common.entry import lab_main
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    class Cleanup:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(200_000):  # the handler runs in here
+                pass
+
+    finished = []
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        Cleanup()
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the lab at work
+            time.sleep(0.01)
+        finished.append(True)
+        return make_result(params.passed)
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    started = time.monotonic()
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 130
+    assert time.monotonic() - started < 2 and not finished
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err

@@ -87,6 +87,9 @@ def test_sigterm_of_a_run_leaves_no_process_and_a_killed_mlflow_run(sandbox_root
     assert started, f"the run started no process:\n{output[-3000:]}"
     assert not survivors, "outlived the run: " + "; ".join(survivors)
     assert process.returncode == 130, output[-3000:]
+    # The store the run used (the session's, from the environment), named explicitly: an
+    # earlier test in this worker may have pointed MLflow's global tracking URI elsewhere.
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(
         experiment_names=["retraining"], filter_string=f"params.model_name = '{name}'"
     )
