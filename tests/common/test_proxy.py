@@ -36,7 +36,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = _answer
     def log_message(self, *args):
         pass
-ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 refused mirrored requests in bursts
+    daemon_threads = True
+Server(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
