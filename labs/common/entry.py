@@ -130,10 +130,29 @@ def interrupt_on_signals() -> Iterator[None]:
         yield
         if seen:  # every delivery was swallowed by code that ignores exceptions
             raise Interrupted(f"signal {seen[-1]}")
+    except Exception as err:
+        if seen:  # a library's error while it handled the interrupt (Prefect: "Task run is
+            # not set" when a task is interrupted while it starts): still an interrupt
+            raise Interrupted(f"signal {seen[-1]}") from err
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         sys.unraisablehook = previous_hook
+
+
+def stopped_from_outside(err: BaseException) -> bool:
+    """Whether ``err`` means the program was stopped (Ctrl-C, SIGTERM, a scheduler's
+    termination) rather than failed: not an ``Exception``, or an error raised while an
+    interrupt was being handled (one in its ``__context__`` chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if not isinstance(current, Exception):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class LabBusyError(Refusal):

@@ -348,9 +348,12 @@ def run_retraining(
     except BaseException as err:
         # Never left RUNNING, never FINISHED by a run that stopped: FAILED on an error, KILLED
         # when stopped from outside — anything that is not an Exception: Ctrl-C, SIGTERM as an
-        # interrupt (our entry points) or as Prefect's TerminationSignal (under a flow).
+        # interrupt (our entry points) or as Prefect's TerminationSignal (under a flow), or an
+        # error a library raised while it handled one.
+        from labs.common.entry import stopped_from_outside
+
         client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(run_id, "FAILED" if isinstance(err, Exception) else "KILLED")
+        client.set_terminated(run_id, "KILLED" if stopped_from_outside(err) else "FAILED")
         raise
 
 

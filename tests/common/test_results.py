@@ -390,3 +390,43 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_stops_the_lab(
     assert time.monotonic() - started < 2 and not finished
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_librarys_error_while_it_handles_the_interrupt_is_still_an_interrupt(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Prefect, interrupted while a task starts, raises ``ValueError: Task run is not set``
+    from its crash handler; the run was stopped from outside all the same (CI: exit 1, the
+    MLflow run FAILED, for a SIGTERM)."""
+    import os
+    import signal
+    import time
+    from dataclasses import dataclass
+
+    from labs.common.entry import lab_main, stopped_from_outside
+
+    @dataclass(frozen=True)
+    class DemoParams:
+        passed: bool
+
+    errors: list[BaseException] = []
+
+    def run(params: DemoParams, out_dir: Path, echo) -> LabResult:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)
+        except BaseException:
+            try:
+                raise ValueError("Task run is not set")  # noqa: TRY301 - what Prefect does
+            except ValueError as err:
+                errors.append(err)
+                raise
+        return make_result(params.passed)
+
+    (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
+    assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+    assert stopped_from_outside(errors[0])
+    assert not stopped_from_outside(ValueError("a bug of our own"))
