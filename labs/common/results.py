@@ -239,9 +239,20 @@ def format_summary(result: LabResult) -> str:
     if result.mlflow.get("experiment"):
         lines.append(
             f"MLflow: experiment {result.mlflow['experiment']!r} "
-            f"(run {result.mlflow.get('run_id', '?')}) — `make mlflow-ui`, http://127.0.0.1:5000"
+            f"(run {result.mlflow.get('run_id', '?')}) — {_mlflow_ui()}"
         )
     return "\n".join(lines)
+
+
+def _mlflow_ui() -> str:
+    """Where to see the run: a tracking server's own UI (``MLFLOW_TRACKING_URI`` is its URL,
+    e.g. the team stack's), else the local store through ``make mlflow-ui``."""
+    import os
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith(("http://", "https://")):
+        return f"its UI: {uri.rstrip('/')}"
+    return "`make mlflow-ui`, http://127.0.0.1:5000"
 
 
 def finish(result: LabResult, out_dir: Path) -> int:

@@ -430,3 +430,11 @@ def test_a_librarys_error_while_it_handles_the_interrupt_is_still_an_interrupt(
     assert "Traceback" not in capsys.readouterr().err
     assert stopped_from_outside(errors[0])
     assert not stopped_from_outside(ValueError("a bug of our own"))
+
+
+def test_the_printout_points_at_the_tracking_server_a_lab_logged_to(monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5123")
+    text = format_summary(make_result(True))
+    assert "its UI: http://127.0.0.1:5123" in text and "make mlflow-ui" not in text
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    assert "`make mlflow-ui`, http://127.0.0.1:5000" in format_summary(make_result(True))
