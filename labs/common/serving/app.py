@@ -23,7 +23,8 @@ answer is in the OpenAPI document (``/openapi.json``), whose schemas all resolve
 The log is written by one writer thread from a bounded queue (``writer.py``), never on the
 event loop: a locked SQLite file once froze every endpoint for 30 s. Scoring (``scoring.py``)
 uses a numpy copy of the logistic regression when it reproduces the model exactly; the
-metrics and their middleware live in ``metrics.py``.
+metrics and their middleware live in ``metrics.py``; bodies are read and refused in
+``bodies.py``; the OpenAPI schemas come from ``openapi.py``.
 """
 
 from __future__ import annotations
@@ -46,30 +47,31 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 
 from labs.common.data import FEATURES
+from labs.common.serving.bodies import (
+    BodyTooLarge,
+    DuplicateKey,
+    declared_length,
+    no_duplicate_keys,
+    read_body,
+    unprocessable,
+)
 from labs.common.serving.metrics import Instrument, ServingMetrics
+from labs.common.serving.openapi import PROBLEMS, components, json_content, ref
 from labs.common.serving.predlog import DuplicateRequestError, PredictionLog
 from labs.common.serving.schema import (
     MAX_BATCH_ROWS,
-    Health,
-    MonitoringAccepted,
     MonitoringUpdate,
     PredictRequest,
-    PredictResponse,
-    Problem,
-    Readiness,
-    ValidationProblem,
 )
 from labs.common.serving.scoring import LoadedModel, load_model
-from labs.common.serving.writer import LogClosedError, LogWriter
+from labs.common.serving.writer import LogClosedError, LogWriter, wait_for_write
 
 logger = logging.getLogger("labs.common.serving.app")
 
 MAX_BODY_BYTES = 1_000_000  # 1000 rows of JSON are ~200 kB; anything far bigger is not a batch
 MAX_MONITORING_BYTES = 200_000  # 100 alerts of ~700 bytes, with room to spare
-MAX_PROBLEMS_SHOWN = 20
 # How long /predict waits for its log write before answering "pending": a healthy write takes
 # well under a millisecond, so only a locked log (another process's transaction) reaches this —
 # or a machine so busy that the writer thread gets no CPU for a while; 1 s keeps "200 means
@@ -85,44 +87,6 @@ class _ServingState:
         self.loaded: LoadedModel | None = None
         self.writer: LogWriter | None = None
         self.monitoring: dict[str, Any] = {}
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json_content(name: str | None, description: str) -> dict[str, Any]:
-    schema = _ref(name) if name else {"type": "object"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    409: _json_content("Problem", "The request id is already in the prediction log."),
-    413: _json_content("Problem", "The body is larger than the limit."),
-    415: _json_content("Problem", "The body is not application/json."),
-    422: _json_content("ValidationProblem", "The body is not valid JSON or breaks the schema."),
-    503: _json_content("Problem", "Not ready (no model yet), or the server failed: retry."),
-}
-
-
-def _components() -> dict[str, Any]:
-    """Every body's JSON Schema with refs into ``components/schemas`` (so they resolve)."""
-    models: list[type[BaseModel]] = [
-        PredictRequest, MonitoringUpdate, PredictResponse, Problem, ValidationProblem, Health,
-        Readiness, MonitoringAccepted,
-    ]  # fmt: skip
-    _, top = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
-    )
-    return dict(top["$defs"])
 
 
 def create_app(
@@ -170,12 +134,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.serving = state
     app.add_middleware(Instrument, metrics=metrics)
-    components = _components()
+    schemas = components()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -205,15 +169,15 @@ def create_app(
 
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            refuse(415, ["unsupported_media_type"], _declared_length(request))
+            refuse(415, ["unsupported_media_type"], declared_length(request))
             return JSONResponse(
                 {"detail": f"send the body as application/json, not {media_type or 'nothing'}"},
                 415,
             )
         try:
-            body = await _read_body(request, limit)
-        except _BodyTooLarge:
-            refuse(413, ["body_too_large"], _declared_length(request))
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            refuse(413, ["body_too_large"], declared_length(request))
             extra = f"; send smaller batches (at most {MAX_BATCH_ROWS} rows)"
             return JSONResponse(
                 {"detail": f"request body larger than {limit} bytes"
@@ -223,10 +187,10 @@ def create_app(
         try:
             # {"age": 30, "age": 70} is ambiguous (pydantic-core silently keeps the last): look
             # for duplicate keys first. A body json cannot parse is left to pydantic's message.
-            json.loads(body, object_pairs_hook=_no_duplicate_keys)
-        except _DuplicateKey as err:
+            json.loads(body, object_pairs_hook=no_duplicate_keys)
+        except DuplicateKey as err:
             refuse(422, ["duplicate_key"], len(body))
-            return _unprocessable(
+            return unprocessable(
                 [{"loc": (), "msg": str(err), "type": "duplicate_key"}], prefix=("body",)
             )
         except (ValueError, RecursionError):
@@ -237,13 +201,13 @@ def create_app(
         except ValidationError as err:
             errors = err.errors(include_url=False)
             refuse(422, sorted({e["type"] for e in errors}), len(body))
-            return _unprocessable(errors)
+            return unprocessable(errors)
         return parsed
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
         record_rejection(request.url.path, 422, "request_validation", 0)
-        return _unprocessable(err.errors(), prefix=())
+        return unprocessable(err.errors(), prefix=())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
@@ -256,7 +220,7 @@ def create_app(
     @app.get(
         "/health",
         response_model=None,
-        responses={200: _json_content("Health", "The process is alive.")},
+        responses={200: json_content("Health", "The process is alive.")},
     )
     async def health() -> JSONResponse:
         """The process is alive (answers even while the prediction log is locked)."""
@@ -266,8 +230,8 @@ def create_app(
         "/ready",
         response_model=None,
         responses={
-            200: _json_content("Readiness", "The model is loaded and the log is open."),
-            503: _json_content("Readiness", "Not ready yet."),
+            200: json_content("Readiness", "The model is loaded and the log is open."),
+            503: json_content("Readiness", "Not ready yet."),
         },
     )
     async def ready() -> JSONResponse:
@@ -298,10 +262,10 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("PredictRequest")}},
+                "content": {"application/json": {"schema": ref("PredictRequest")}},
             }
         },
-        responses={200: _json_content("PredictResponse", "The scored batch."), **_PROBLEMS},
+        responses={200: json_content("PredictResponse", "The scored batch."), **PROBLEMS},
     )
     async def predict(request: Request) -> JSONResponse:
         """Score a batch: ``{"rows": [{...}, ...], "request_id": "optional"}``."""
@@ -335,7 +299,7 @@ def create_app(
             metrics.log_dropped.labels("queue_full").inc()
             logger.error("prediction log queue full: request %s answered unlogged", request_id)
         else:
-            done = await _wait(write, log_wait)
+            done = await wait_for_write(write, log_wait)
             if not done:
                 logged = "pending"
                 metrics.log_pending.inc()
@@ -368,12 +332,12 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("MonitoringUpdate")}},
+                "content": {"application/json": {"schema": ref("MonitoringUpdate")}},
             }
         },
         responses={
-            200: _json_content("MonitoringAccepted", "The gauges are set, alerts counted."),
-            **{s: _PROBLEMS[s] for s in (413, 415, 422)},
+            200: json_content("MonitoringAccepted", "The gauges are set, alerts counted."),
+            **{s: PROBLEMS[s] for s in (413, 415, 422)},
         },
     )
     async def monitoring_update(request: Request) -> JSONResponse:
@@ -399,25 +363,13 @@ def create_app(
     @app.get(
         "/monitoring",
         response_model=None,
-        responses={200: _json_content(None, "The last update pushed ({} before the first).")},
+        responses={200: json_content(None, "The last update pushed ({} before the first).")},
     )
     async def monitoring_state() -> JSONResponse:
         """The last update the monitoring job pushed."""
         return JSONResponse(state.monitoring)
 
     return app
-
-
-async def _wait(write: Future, timeout: float) -> bool:
-    """Wait up to ``timeout`` s for the writer thread to finish ``write``; never cancels it."""
-    if write.done():
-        return True
-    waiter = asyncio.wrap_future(write)
-    done, _ = await asyncio.wait({waiter}, timeout=timeout)
-    if not done:
-        # Retrieve its outcome when it lands, so asyncio does not warn about it.
-        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
-    return bool(done)
 
 
 def _count_late_failure(metrics: ServingMetrics, request_id: str) -> Callable[[Future], None]:
@@ -438,65 +390,3 @@ def _count_late_failure(metrics: ServingMetrics, request_id: str) -> Callable[[F
         logger.error("request %s was answered but not logged: %s", request_id, err)
 
     return check
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(f"duplicate key {key!r} in a JSON object")
-        seen[key] = value
-    return seen
-
-
-def _declared_length(request: Request) -> int:
-    declared = request.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() else -1
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():  # bounded: stops at the limit, even without a length
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unprocessable(errors: Sequence[Any], prefix: tuple[str, ...] = ("body",)) -> JSONResponse:
-    """422 with FastAPI's ``{"detail": [...]}`` shape plus one readable sentence."""
-    shown = [
-        {"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in errors[:MAX_PROBLEMS_SHOWN]
-    ]
-    parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', '')}{_got(e)}" for e in errors[:5]]
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    noun = "problem" if len(errors) == 1 else "problems"
-    return JSONResponse(
-        {
-            "detail": shown,
-            "message": f"invalid request, {len(errors)} {noun}: " + "; ".join(parts) + more,
-        },
-        422,
-    )
-
-
-def _where(loc: Sequence[Any]) -> str:
-    text = ""
-    for part in loc:
-        if part == "body":
-            continue
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
-def _got(error: Any) -> str:
-    value = error.get("input")
-    if isinstance(value, bool | int | float | str) and error.get("type") != "missing":
-        shown = repr(value)
-        return f" (got {shown[:40]}{'…' if len(shown) > 40 else ''})"
-    return ""

@@ -16,6 +16,7 @@ the app enqueues a write and waits for it only as long as it chooses (see ``app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import sqlite3
@@ -128,3 +129,15 @@ class LogWriter:
                 logger.debug("prediction log locked; retrying in %.3f s", delay)
                 time.sleep(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
+
+
+async def wait_for_write(write: Future, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for the writer thread to finish ``write``; never cancels it."""
+    if write.done():
+        return True
+    waiter = asyncio.wrap_future(write)
+    done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    if not done:
+        # Retrieve its outcome when it lands, so asyncio does not warn about it.
+        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return bool(done)
