@@ -21,12 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from httptiming import summary, time_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = 1000  # per server, after warm-up
@@ -108,31 +108,6 @@ def concurrent_load(url: str) -> dict[str, float]:
     }
 
 
-def time_requests(client, path: str, body: dict, n: int) -> list[float]:
-    """Seconds per request for ``n`` sequential requests; every one must be a 200."""
-    seconds = []
-    payload = json.dumps(body).encode()
-    headers = {"content-type": "application/json"}
-    for _ in range(n):
-        start = time.perf_counter()
-        response = client.post(path, content=payload, headers=headers)
-        seconds.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            sys.exit(f"{path} answered {response.status_code}: {response.text[:500]}")
-    return seconds
-
-
-def summary(seconds: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in seconds)
-    return {
-        "requests": len(ms),
-        "requests_per_s": len(ms) / (sum(ms) / 1000),
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-        "max_ms": ms[-1],
-    }
-
-
 def main() -> int:
     import httpx
 
@@ -154,14 +129,20 @@ def main() -> int:
             httpx.Client(base_url=ours.url, timeout=30) as ours_client,
             httpx.Client(base_url=theirs, timeout=30) as their_client,
         ):
-            time_requests(ours_client, "/predict", ours_body, WARMUP)
-            time_requests(their_client, "/invocations", mlflow_body, WARMUP)
+            ours_json, mlflow_json = (
+                json.dumps(ours_body).encode(),
+                json.dumps(mlflow_body).encode(),
+            )
+            time_requests(ours_client, "POST", "/predict", ours_json, WARMUP)
+            time_requests(their_client, "POST", "/invocations", mlflow_json, WARMUP)
             ours_s: list[float] = []
             theirs_s: list[float] = []
             for _ in range(BLOCKS):
-                ours_s += time_requests(ours_client, "/predict", ours_body, REQUESTS // BLOCKS)
+                ours_s += time_requests(
+                    ours_client, "POST", "/predict", ours_json, REQUESTS // BLOCKS
+                )
                 theirs_s += time_requests(
-                    their_client, "/invocations", mlflow_body, REQUESTS // BLOCKS
+                    their_client, "POST", "/invocations", mlflow_json, REQUESTS // BLOCKS
                 )
             scorer = ours_client.get("/metrics").text.split('scorer="')[1].split('"')[0]
             print("Replaying the monitoring lab's concurrent load at our server …", flush=True)

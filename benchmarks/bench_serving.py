@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from httptiming import summary, time_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = {"one row": 1000, "50 rows": 400}  # per server, after warm-up
@@ -92,30 +93,6 @@ def register_model() -> tuple[str, list[dict]]:
     promote(client, MODEL_NAME, version, reason="benchmark", audit_log=audit_log_path())
     rows = frame[list(FEATURES)].astype({c: str for c in CATEGORICAL_FEATURES}).head(50)
     return f"models:/{MODEL_NAME}@champion", json.loads(rows.to_json(orient="records"))
-
-
-def time_requests(client, method: str, path: str, payload: bytes | None, n: int) -> list[float]:
-    """Seconds per request for ``n`` sequential requests; every one must be a 200."""
-    seconds = []
-    headers = {"content-type": "application/json"}
-    for _ in range(n):
-        start = time.perf_counter()
-        response = client.request(method, path, content=payload, headers=headers)
-        seconds.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            sys.exit(f"{path} answered {response.status_code}: {response.text[:500]}")
-    return seconds
-
-
-def summary(seconds: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in seconds)
-    return {
-        "requests": len(ms),
-        "requests_per_s": len(ms) / (sum(ms) / 1000),
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-        "max_ms": ms[-1],
-    }
 
 
 def compare_servers(clients: dict, bodies: dict[str, bytes]) -> dict[str, dict[str, dict]]:
