@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.paths import project_root
-from labs.common.processes import HOST, serve_process, stop_process_group
+from labs.common.processes import serve_process, stop_process_group
 from labs.common.tracking import OFFLINE_ENV
 
 DEPLOYMENT = "retrain/retrain"
@@ -60,12 +60,19 @@ class LocalPrefect:
         }
 
 
+def prefect_server_command(port: int, *options: str) -> list[str]:
+    """``prefect server start`` on 127.0.0.1:``port``, analytics off (every server we start:
+    ``make prefect-up``, a run's temporary one, the team stack's)."""
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    return [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port),
+            "--analytics-off", *options]  # fmt: skip
+
+
 def start(
     local: LocalPrefect, extra_env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> None:
     """Start the server and the served deployment unless they run; wait until both are ready."""
     local.home.mkdir(parents=True, exist_ok=True)
-    bin_dir = Path(sys.executable).parent
     env = local.env(extra_env)
     server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     if not _alive(local.home / "server.pid"):
@@ -75,20 +82,7 @@ def start(
                 f"port {local.port} on 127.0.0.1 is in use by {user}; stop it or choose "
                 f"another port (PREFECT_PORT=4300 make prefect-up)"
             )
-        _spawn(
-            [
-                str(bin_dir / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(local.port),
-                "--analytics-off",
-            ],
-            local.home / "server",
-            server_env,
-        )
+        _spawn(prefect_server_command(local.port), local.home / "server", server_env)
     wait_until(
         lambda: _get(f"{local.api_url}/health") is not None,
         timeout,
@@ -148,22 +142,11 @@ def temporary_server(timeout: float = 90) -> Iterator[str]:
     if configured:
         yield configured
         return
-    bin_dir = Path(sys.executable).parent
     home = Path(os.environ.get("PREFECT_HOME") or project_root() / ".prefect")
     log = home / f"temporary-server-{os.getpid()}.log"
     env = {k: v for k, v in {**os.environ, **OFFLINE_ENV}.items() if k != "PREFECT_API_URL"}
     with serve_process(
-        lambda port: [
-            str(bin_dir / "prefect"),
-            "server",
-            "start",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--analytics-off",
-            "--no-ui",
-        ],
+        lambda port: prefect_server_command(port, "--no-ui"),
         log=log,
         health_path="/api/health",
         timeout=timeout,

@@ -53,6 +53,7 @@ from labs.common.processes import (
     stop_process_group,
     wait_for_health,
 )
+from pipelines.local import prefect_server_command
 from pipelines.stack_compute import (
     POOL,
     WORKERS,
@@ -210,16 +211,7 @@ def _start_servers(
         "log": str(mlflow_log),
     }
     procs["prefect"] = spawn(
-        [
-            str(bin_dir / "prefect"),
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(prefect_port),
-            "--analytics-off",
-        ],
+        prefect_server_command(prefect_port),
         prefect_log,
         {
             **base_env(),
