@@ -11,6 +11,7 @@ to MLflow is made self-contained again by :func:`self_contained_html`.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ ASSETS = "evidently"
 FONT = "material-ui-icons.woff2"
 
 
+@functools.cache
 def _bundle() -> tuple[str, str, str]:
-    """Evidently's (version, JavaScript bundle, base64 icon font), as its templates embed them."""
+    """Evidently's (version, JavaScript bundle, base64 icon font), as its templates embed them;
+    read once per process (3.6 MB, needed for every report saved or logged)."""
     import evidently
     from evidently.legacy.utils import dashboard
 

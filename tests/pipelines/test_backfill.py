@@ -4,12 +4,12 @@ on one worker or two."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from labs.monitoring.lab import run
-from labs.monitoring.params import MonitoringParams
 from labs.monitoring.steps import MonitorJob, rules_from_params, run_monitor_job
 from pipelines.backfill import (
     chunks,
@@ -19,21 +19,12 @@ from pipelines.backfill import (
     score_batch,
     score_chunk,
 )
+from tests.labs.test_monitoring import SMALL as MONITORING_SMALL
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# the monitoring lab's shortened story (tests/labs/test_monitoring.py)
-SMALL = MonitoringParams(
-    train_rows=1500,
-    reference_rows=1000,
-    days=12,
-    rows_per_day=200,
-    covariate_start_day=4,
-    concept_start_day=8,
-    label_delay_days=2,
-    bad_input_day=1,
-    registered_model="churn-model-backfill-test",
-)
+# the monitoring lab's shortened story, under a registered model of its own
+SMALL = replace(MONITORING_SMALL, registered_model="churn-model-backfill-test")
 
 
 def test_backfill_on_dask_equals_the_sequential_job(
