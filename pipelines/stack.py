@@ -67,6 +67,7 @@ from pipelines.stack_state import (
     STATE_FILE,
     STOP_ORDER,
     STOP_TIERS,
+    answers,
     base_env,
     client_env,
     default_root,
@@ -154,10 +155,10 @@ def status(root: Path | None = None) -> dict[str, dict[str, Any]]:
     report = {}
     for name, part in parts(state).items():
         alive = group_alive(part)
-        answers = None
+        answering = None
         if alive and "health" in part:
-            answers = answers(part["health"])
-        report[name] = {"pid": part["pid"], "alive": alive, "answers": answers, **part}
+            answering = answers(part["health"])
+        report[name] = {"pid": part["pid"], "alive": alive, "answers": answering, **part}
     if state.get("prefect") and group_alive(state["prefect"]):
         report["pool"] = {"online_workers": online_workers(state)}
     return report
@@ -286,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
             if name == "pool":
                 print(f"  {'pool':<14} {POOL}: online {part['online_workers']}")
                 continue
-            answers = {True: ", answers", False: ", NOT answering", None: ""}[part["answers"]]
+            says = {True: ", answers", False: ", NOT answering", None: ""}[part["answers"]]
             where = part.get("url") or (f"127.0.0.1:{part['port']}" if "port" in part else "")
             print(
                 f"  {name:<14} {'up' if part['alive'] else 'DOWN':<4} pid {part['pid']:<7}"
-                f" {where}{answers}"
+                f" {where}{says}"
             )
         return 0 if all(p.get("alive", True) for p in report.values()) else 1
     return 0
