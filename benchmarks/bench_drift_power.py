@@ -4,15 +4,18 @@ For batch sizes 100, 1,000 and 10,000 (reference and current batch of equal size
 feature columns of the generator, family-wise α = 0.05) it prints, from a fixed seed:
 
 - the any-column false-alarm rate with no drift, with its 95 % Wilson interval;
-- the detection rate of the shifted column for three shifts (monthly_charges +0.2 SD,
-  contract +0.05 probability mass to month-to-month, support_calls +1 call for a quarter of
+- the detection rate of the shifted column for four shifts (monthly_charges +0.2 SD,
+  contract +0.05 probability mass to month-to-month, the same into the middle category
+  one-year — where a test along the order is blind —, support_calls +1 call for a quarter of
   the rows);
 
-for four detectors: the project's (Cramér–von Mises and two-sample χ², Bonferroni with a
-margin), the previous one (K-S and two-sample χ², plain Bonferroni), Evidently's defaults
-(per column at 0.05 without correction: K-S / χ² goodness-of-fit up to 1,000 rows, Wasserstein
-/ Jensen–Shannon ≥ 0.1 above), and an oracle that knows which column moved and how (a z-test on
-its mean or on the month-to-month share at 0.05 / 7). Writes reports/bench/drift_power.json.
+for four detectors: the project's (Cramér–von Mises; for the ordered contract the smaller of
+CvM along the order and χ², calibrated together; two-sample χ² for the other categories;
+Bonferroni with a margin), the previous one (K-S and two-sample χ², plain Bonferroni),
+Evidently's defaults (per column at 0.05 without correction: K-S / χ² goodness-of-fit up to
+1,000 rows, Wasserstein / Jensen–Shannon ≥ 0.1 above), and an oracle that knows which column
+moved and how (a z-test on its mean or on the share of the category that gained, at 0.05 / 7).
+Writes reports/bench/drift_power.json.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +40,10 @@ from labs.common.data import (  # noqa: E402
     CATEGORIES,
     FEATURES,
     NUMERIC_FEATURES,
+    ORDINAL_FEATURES,
     make_churn_data,
 )
-from labs.common.drift import column_threshold, cvm_pvalues  # noqa: E402
+from labs.common.drift import column_threshold, cvm_pvalues, ordered_counts_pvalue  # noqa: E402
 from labs.drift.study import (  # noqa: E402
     category_counts,
     chi2_goodness_of_fit_pvalues,
@@ -53,29 +58,35 @@ SIZES = {100: 2000, 1000: 2000, 10_000: 300}  # batch size → pairs (fewer for 
 SEED = 2026
 
 
-def _contract_plus(mass: float) -> dict[str, float]:
+def _contract_plus(mass: float, to: str) -> dict[str, float]:
+    """``mass`` moved to the category ``to``, taken from the others in proportion."""
     p = dict(CATEGORIES["contract"])
-    rest = sum(v for k, v in p.items() if k != "month-to-month")
-    return {k: v + mass if k == "month-to-month" else v - mass * v / rest for k, v in p.items()}
+    rest = sum(v for k, v in p.items() if k != to)
+    return {k: v + mass if k == to else v - mass * v / rest for k, v in p.items()}
 
 
+MONTHLY, MIDDLE = "month-to-month", "one-year"
 SCENARIOS: dict[str, tuple[str | None, dict]] = {
     "no drift (false alarms)": (None, {}),
     "monthly_charges +0.2 SD": ("monthly_charges", {"monthly_charges": 4.0}),
-    "contract +0.05 to month-to-month": ("contract", {"contract": _contract_plus(0.05)}),
+    "contract +0.05 to month-to-month": ("contract", {"contract": _contract_plus(0.05, MONTHLY)}),
+    "contract +0.05 to one-year": ("contract", {"contract": _contract_plus(0.05, MIDDLE)}),
     "support_calls +0.25 (integer)": ("support_calls", {"support_calls": 0.25}),
 }
 DETECTORS = ("project (CvM + χ², margin)", "previous (K-S + χ²)", "Evidently defaults", "oracle")
 
 
+def _codes(frame, column: str, pairs: int) -> np.ndarray:
+    """A categorical column's category indices, in CATEGORIES' order (for contract: its
+    order, lowest first), one row per pair."""
+    codes = pd.Categorical(frame[column].astype(str), categories=list(CATEGORIES[column])).codes
+    return np.asarray(codes, dtype=float).reshape(pairs, -1)
+
+
 def _matrices(frame, column: str, pairs: int) -> np.ndarray:
     if column in NUMERIC_FEATURES:
         return frame[column].to_numpy(float).reshape(pairs, -1)
-    labels = list(CATEGORIES[column])
-    codes = np.asarray(
-        frame[column].cat.codes if hasattr(frame[column], "cat") else frame[column]
-    ).reshape(pairs, -1)
-    return category_counts(codes, len(labels))
+    return category_counts(_codes(frame, column, pairs).astype(int), len(CATEGORIES[column]))
 
 
 def _flags(ref, cur, n: int, pairs: int) -> dict[str, dict[str, np.ndarray]]:
@@ -93,7 +104,12 @@ def _flags(ref, cur, n: int, pairs: int) -> dict[str, dict[str, np.ndarray]]:
             )
         else:
             two_sample = chi2_two_sample_pvalues(a, b)
-            out[DETECTORS[0]][c] = two_sample < project
+            out[DETECTORS[0]][c] = (
+                np.array([ordered_counts_pvalue(x, y, 2000) for x, y in zip(a, b, strict=True)])
+                < project
+                if c in ORDINAL_FEATURES
+                else two_sample < project
+            )
             out[DETECTORS[1]][c] = two_sample < plain
             out[DETECTORS[2]][c] = (
                 chi2_goodness_of_fit_pvalues(a, b) < ALPHA
@@ -103,11 +119,12 @@ def _flags(ref, cur, n: int, pairs: int) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _oracle(ref, cur, column: str, pairs: int) -> np.ndarray:
-    """A two-sided z-test on exactly what moved, at the Bonferroni share of α."""
+def _oracle(ref, cur, column: str, pairs: int, gained: str | None) -> np.ndarray:
+    """A two-sided z-test on exactly what moved (the mean, or the share of the category that
+    ``gained``), at the Bonferroni share of α."""
     if column in CATEGORICAL_FEATURES:
-        a = (ref[column].astype(str).to_numpy() == "month-to-month").reshape(pairs, -1)
-        b = (cur[column].astype(str).to_numpy() == "month-to-month").reshape(pairs, -1)
+        a = (ref[column].astype(str).to_numpy() == gained).reshape(pairs, -1)
+        b = (cur[column].astype(str).to_numpy() == gained).reshape(pairs, -1)
         pooled = (a.mean(1) + b.mean(1)) / 2
         se = np.sqrt(2 * pooled * (1 - pooled) / a.shape[1])
         z = (b.mean(1) - a.mean(1)) / np.maximum(se, 1e-12)
@@ -145,7 +162,8 @@ def run(progress: Callable[[str], None] = print) -> list[dict]:
                 k = int(hits.sum())
                 row[detector] = {"rate": k / pairs, "ci95": wilson(k, pairs)}
             if column is not None:
-                k = int(_oracle(ref, cur, column, pairs).sum())
+                gained = MIDDLE if MIDDLE in scenario else MONTHLY
+                k = int(_oracle(ref, cur, column, pairs, gained).sum())
                 row["oracle"] = {"rate": k / pairs, "ci95": wilson(k, pairs)}
             rows.append(row)
     return rows
@@ -178,7 +196,7 @@ def main() -> int:
     print(
         "\nFalse alarms: any column flagged with no drift (95 % Wilson interval). Shifts: the "
         "shifted column flagged.\nOracle: a z-test on the shifted column's mean (or the "
-        "month-to-month share) at α/7 — it knows what moved."
+        "share of the category that gained) at α/7 — it knows what moved."
     )
     print(f"wall time: {wall:.1f} s, cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.2f}")
     out = ROOT / "reports" / "bench"

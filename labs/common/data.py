@@ -29,6 +29,10 @@ NUMERIC_FEATURES: tuple[str, ...] = ("tenure_months", "monthly_charges", "suppor
 CATEGORICAL_FEATURES: tuple[str, ...] = ("contract", "payment_method", "internet_service")
 FEATURES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 INTEGER_FEATURES: tuple[str, ...] = ("tenure_months", "support_calls", "age")
+# Categorical columns whose categories have an order (a contract's length), lowest first.
+ORDINAL_FEATURES: dict[str, tuple[str, ...]] = {
+    "contract": ("month-to-month", "one-year", "two-year"),
+}
 
 # Reference category probabilities (the training distribution).
 CATEGORIES: dict[str, dict[str, float]] = {

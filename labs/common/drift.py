@@ -5,7 +5,14 @@
   one and is very conservative on integer columns with ties: at the same false-alarm budget
   it caught a 0.2 SD price shift in 94 % of 1,000-row batches (K-S 88 %) and +0.25 support
   calls in 93 % (K-S 69 %); ``benchmarks/bench_drift_power.py`` prints the whole table.
-- Categorical columns: a *two-sample* chi-square test of homogeneity on the contingency table
+- Ordered categorical columns (a contract's length: month-to-month < one year < two years):
+  the smaller of two p-values, Cramér–von Mises along the order and the chi-square, both
+  calibrated on the same null draws (:func:`ordered_pvalue`). The order gives power where an
+  ordered column usually moves — towards one end: +0.05 to month-to-month in 1,000-row batches
+  was caught in ~25 % of pairs (chi-square alone 21 %, an oracle that knew the category 31 %)
+  — and the chi-square keeps a move into the middle category in view (~22 %, where CvM alone
+  caught 9 %). A value outside the declared order falls back to the chi-square.
+- Other categorical columns: a *two-sample* chi-square test of homogeneity on the contingency table
   of counts. Evidently's default ``chisquare`` is a one-sample goodness-of-fit test that takes
   the reference proportions as exact; with equal-sized batches it ignores half the sampling
   noise and raises ~25 % false alarms with no drift at all. We register ours as a custom
@@ -27,7 +34,7 @@ import functools
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +43,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from labs.common.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from labs.common.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, ORDINAL_FEATURES
 
 CHI2_TWO_SAMPLE = "chi2_two_sample"
 CVM = "cvm_two_sample"
+ORDERED = "cvm_chi2_ordered"
 # Each column's threshold is FAMILY_MARGIN × alpha / k. Measured on the generator (2,000 pairs
 # of 1,000-row batches, 7 columns, benchmarks/bench_drift_power.py): at 0.85 of the Bonferroni
 # share the any-column false-alarm rate was 4.7 % (95 % CI 3.9–5.7 %) for a 5 % budget; 0.8
@@ -118,6 +126,62 @@ def cvm_two_sample_pvalue(
     if len(a) < 2 or len(b) < 2 or np.ptp(np.concatenate([a, b])) == 0:
         return 1.0  # too few values, or one constant on both sides: nothing can have moved
     return float(cvm_pvalues(a[None], b[None], permutations)[0])
+
+
+def ordered_pvalue(
+    reference: pd.Series,
+    current: pd.Series,
+    order: Sequence[str],
+    permutations: int = PERMUTATIONS,
+) -> float | None:
+    """p-value for an ordered categorical column (``order``: its categories, lowest first);
+    ``None`` when a value is not in ``order`` (the chi-square alone decides then).
+
+    Two statistics of the counts per category: Cramér–von Mises along the order (power for
+    mass moving towards one end) and the chi-square (any move, also into the middle). The
+    p-value is that of the smaller of their two p-values, both read off the same null draws
+    (the reference's counts, multivariate hypergeometric from the pooled counts), so the
+    pair costs far less than a Bonferroni split of the column's budget would.
+    """
+    counts = []
+    for s in (reference, current):
+        codes = pd.Categorical(s.dropna().astype(str), categories=list(order)).codes
+        if (codes < 0).any():
+            return None
+        counts.append(np.bincount(codes, minlength=len(order)))
+    return ordered_counts_pvalue(counts[0], counts[1], permutations)
+
+
+def ordered_counts_pvalue(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, permutations: int = PERMUTATIONS
+) -> float:
+    """:func:`ordered_pvalue` from the counts per category (in their order) of both batches."""
+    pooled = ref_counts + cur_counts
+    n, m = int(ref_counts.sum()), int(cur_counts.sum())
+    keep = pooled > 0  # categories seen in neither batch carry no evidence
+    if n < 2 or m < 2 or keep.sum() < 2:
+        return 1.0
+    ref_counts, pooled = ref_counts[keep], pooled[keep]
+    rng = np.random.default_rng([int(v) for v in (*pooled, *ref_counts)][:64] + [n, m])
+    draws = rng.multivariate_hypergeometric(pooled, n, size=permutations)
+    null_p, observed_p = [], []
+    for statistic in (_cvm_counts_statistic, _chi2_counts_statistic):
+        null = statistic(draws, pooled, n, m)
+        observed = statistic(ref_counts, pooled, n, m) * (1 - 1e-12)
+        ranked = np.sort(null)
+        null_p.append((permutations - np.searchsorted(ranked, null, "left")) / permutations)
+        observed_p.append((1 + np.count_nonzero(null >= observed)) / (permutations + 1))
+    smallest = np.minimum(*null_p)
+    return float((1 + np.count_nonzero(smallest <= min(observed_p))) / (permutations + 1))
+
+
+def _chi2_counts_statistic(ref_counts: np.ndarray, pooled: np.ndarray, n: int, m: int) -> Any:
+    """Pearson's chi-square of the 2 × k table (reference counts, the rest of ``pooled``)."""
+    expected_ref, expected_cur = pooled * n / (n + m), pooled * m / (n + m)
+    cur_counts = pooled - ref_counts
+    return ((ref_counts - expected_ref) ** 2 / expected_ref).sum(axis=-1) + (
+        (cur_counts - expected_cur) ** 2 / expected_cur
+    ).sum(axis=-1)
 
 
 def cvm_pvalues(
@@ -240,6 +304,7 @@ def detect_drift(
     *,
     numeric: Sequence[str] = NUMERIC_FEATURES,
     categorical: Sequence[str] = CATEGORICAL_FEATURES,
+    ordinal: Mapping[str, Sequence[str]] = ORDINAL_FEATURES,
     monitored: Sequence[str] = (),
     alpha: float = 0.05,
     classification: tuple[str, str, str] | None = None,
@@ -250,6 +315,8 @@ def detect_drift(
     Evidently report (saved as HTML at ``html_path``) with the same tests.
 
     ``numeric`` and ``categorical`` are the feature columns (they make the drift share);
+    a categorical column named in ``ordinal`` (its categories, lowest first) is tested on its
+    order too (:func:`ordered_pvalue`);
     ``monitored`` adds columns watched beside them, e.g. the target or the prediction, tested
     by their dtype. ``classification=(target, prediction_label, prediction_proba)`` adds
     Evidently's quality metrics to the report (needs labels in ``current``).
@@ -269,22 +336,36 @@ def detect_drift(
             for c in all_numeric
         ]
         + [
-            ColumnDrift(
-                c, CHI2_TWO_SAMPLE, chi2_two_sample_pvalue(reference[c], current[c]), threshold
-            )
+            _categorical_drift(reference[c], current[c], ordinal.get(c), threshold)
             for c in all_categorical
         ]
     )
     snapshot = None
     if report or html_path is not None:
         snapshot = _evidently_report(
-            reference, current, all_numeric, all_categorical, threshold, classification
+            reference,
+            current,
+            all_numeric,
+            {c.column: (c.method, ordinal.get(c.column)) for c in columns[len(all_numeric) :]},
+            threshold,
+            classification,
         )
         if html_path is not None:  # Evidently's bundle shared in evidently/ beside it
             from labs.common.report_html import save_report_html
 
             save_report_html(snapshot, html_path)
     return DriftResult(columns=columns, features=tuple(features), alpha=alpha, report=snapshot)
+
+
+def _categorical_drift(
+    reference: pd.Series, current: pd.Series, order: Sequence[str] | None, threshold: float
+) -> ColumnDrift:
+    if order is not None:
+        p_value = ordered_pvalue(reference, current, order)
+        if p_value is not None:
+            return ColumnDrift(str(reference.name), ORDERED, p_value, threshold)
+    p_value = chi2_two_sample_pvalue(reference, current)
+    return ColumnDrift(str(reference.name), CHI2_TWO_SAMPLE, p_value, threshold)
 
 
 def column_threshold(alpha: float, columns: int) -> float:
@@ -296,16 +377,25 @@ def _evidently_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     numeric: Sequence[str],
-    categorical: Sequence[str],
+    tested: Mapping[str, tuple[str, Sequence[str] | None]],
     threshold: float,
     classification: tuple[str, str, str] | None,
 ) -> Any:
+    """``tested``: per categorical column, the test that decided it and its order if ordered."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
 
-    cvm_test, chi2_test = _registered_tests()
-    methods: dict[str, Any] = {c: cvm_test for c in numeric}
-    methods.update({c: chi2_test for c in categorical})
+    tests = _registered_tests()
+    categorical = list(tested)
+    methods: dict[str, Any] = {c: tests[CVM] for c in numeric}
+    methods.update({c: tests[method] for c, (method, _) in tested.items()})
+    # the ordinal test reads the order from the column's dtype: an ordered Categorical
+    ordered = {
+        c: pd.CategoricalDtype(list(order), ordered=True)
+        for c, (method, order) in tested.items()
+        if method == ORDERED and order is not None
+    }
+    reference, current = reference.astype(ordered), current.astype(ordered)
     definition = DataDefinition(
         numerical_columns=list(numeric),
         categorical_columns=list(categorical),
@@ -368,8 +458,8 @@ def report_p_values(snapshot: Any) -> dict[str, float]:
 
 
 @functools.cache
-def _registered_tests() -> tuple[Any, Any]:
-    """Register the two tests with Evidently (once, on first use) so its report uses them."""
+def _registered_tests() -> dict[str, Any]:
+    """Register our three tests with Evidently (once, on first use) so its report uses them."""
     from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
     from evidently.legacy.core import ColumnType
 
@@ -385,6 +475,15 @@ def _registered_tests() -> tuple[Any, Any]:
         p_value = chi2_two_sample_pvalue(reference_data, current_data)
         return p_value, p_value < threshold
 
+    def ordinal(
+        reference_data: pd.Series, current_data: pd.Series, feature_type: Any, threshold: float
+    ) -> tuple[float, bool]:
+        order = reference_data.dtype.categories  # set by _evidently_report
+        p_value = ordered_pvalue(reference_data, current_data, order)
+        if p_value is None:  # detect_drift chose this test: every value is in the order
+            raise ValueError(f"{reference_data.name}: a value outside the order {list(order)}")
+        return p_value, p_value < threshold
+
     cvm_test = StatTest(
         name=CVM,
         display_name="Cramér–von Mises two-sample p_value",
@@ -395,6 +494,12 @@ def _registered_tests() -> tuple[Any, Any]:
         display_name="chi-square two-sample p_value",
         allowed_feature_types=[ColumnType.Categorical],
     )
+    ordinal_test = StatTest(
+        name=ORDERED,
+        display_name="ordered: smaller of Cramér–von Mises and chi-square p_value",
+        allowed_feature_types=[ColumnType.Categorical],
+    )
     register_stattest(cvm_test, default_impl=cvm)
     register_stattest(chi2_test, default_impl=chi2)
-    return cvm_test, chi2_test
+    register_stattest(ordinal_test, default_impl=ordinal)
+    return {CVM: cvm_test, CHI2_TWO_SAMPLE: chi2_test, ORDERED: ordinal_test}

@@ -12,12 +12,21 @@ import pytest
 from scipy import stats
 
 from labs.common.catalogue import topic
-from labs.common.data import CATEGORIES, FEATURES, PROBA, TARGET, make_churn_data
+from labs.common.data import (
+    CATEGORIES,
+    FEATURES,
+    ORDINAL_FEATURES,
+    PROBA,
+    TARGET,
+    make_churn_data,
+)
 from labs.common.drift import (
     FAMILY_MARGIN,
+    ORDERED,
     chi2_two_sample_pvalue,
     cvm_two_sample_pvalue,
     detect_drift,
+    ordered_pvalue,
     report_p_values,
 )
 from labs.common.plots import read_drawing
@@ -325,9 +334,13 @@ def test_vectorised_tests_equal_scipy_and_evidently() -> None:
 def test_detect_drift_runs_our_tests_inside_evidently() -> None:
     ref, cur = _samples(5, n=300)
     result = detect_drift(ref, cur, alpha=ALPHA, report=True)
-    assert result["contract"].p_value == pytest.approx(
-        chi2_two_sample_pvalue(ref["contract"], cur["contract"]), rel=1e-9
+    assert result["payment_method"].p_value == pytest.approx(
+        chi2_two_sample_pvalue(ref["payment_method"], cur["payment_method"]), rel=1e-9
     )
+    # An ordered category (the contract's length): its own test, on the declared order.
+    assert result["contract"].method == ORDERED
+    order = ORDINAL_FEATURES["contract"]
+    assert result["contract"].p_value == ordered_pvalue(ref["contract"], cur["contract"], order)
     # Numeric columns: Cramér–von Mises (tests/common/test_drift_power.py checks it).
     for column in ("monthly_charges", "age"):
         assert result[column].p_value == cvm_two_sample_pvalue(ref[column], cur[column])
