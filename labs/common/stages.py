@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,18 @@ import pandas as pd
 from labs.common.params import load_params, params_for, require
 
 BASELINE_EXPERIMENT = "baseline"
+# Set to "off" where the stages' MLflow runs would go nowhere anyone reads: train and evaluate
+# then write only their DVC outputs (model file, metrics, plots) — the same bytes — and skip
+# MLflow's import and logging (~1.5 s a stage). The versioning lab's scratch clones do this.
+TRACKING_SWITCH = "LABS_STAGE_TRACKING"
+
+
+def stage_tracking() -> bool:
+    """Whether train and evaluate log to MLflow (unless ``LABS_STAGE_TRACKING=off``)."""
+    value = os.environ.get(TRACKING_SWITCH, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{TRACKING_SWITCH} must be 'on' or 'off', got {value!r}")
+    return value == "on"
 
 
 def generate(out: Path) -> pd.DataFrame:
@@ -53,25 +66,31 @@ def prepare(raw: Path, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, holdout
 
 
-def train(train_csv: Path, model_path: Path) -> str:
+def train(train_csv: Path, model_path: Path) -> str | None:
     """Fit the baseline, write it as a skops file, log it to MLflow and register it.
 
     The first registered version gets the ``champion`` alias; later versions wait for a
     promotion decision (the retraining flow), so re-running the pipeline never moves it.
-    Returns the registered version.
+    Returns the registered version (``None`` with tracking off: see :data:`TRACKING_SWITCH`).
     """
-    import mlflow
-    from mlflow.models import infer_signature
-
     from labs.common.model import TrainParams, train_model
-    from labs.common.registration import register_version
-    from labs.common.registry import CHAMPION, MODEL_NAME, SHA_TAG, alias_version, promote
-    from labs.common.tracking import audit_log_path, dump_model, start_run
+    from labs.common.tracking import dump_model
 
+    tracking = stage_tracking()
     params = params_for(TrainParams, "train")
     frame = pd.read_csv(train_csv)
     model = train_model(frame, params)
     sha = dump_model(model, model_path)
+    if not tracking:
+        print(f"train: {params.model_type} → {model_path} (not logged: {TRACKING_SWITCH}=off)")
+        return None
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from labs.common.registration import register_version
+    from labs.common.registry import CHAMPION, MODEL_NAME, SHA_TAG, alias_version, promote
+    from labs.common.tracking import audit_log_path, start_run
 
     # Integer columns are declared as doubles so that a row with a missing value (NaN) still
     # matches the signature; range and schema checks are the validation gate's job.
@@ -106,15 +125,13 @@ def train(train_csv: Path, model_path: Path) -> str:
 
 def evaluate(model_path: Path, holdout_csv: Path, metrics_path: Path, plots_dir: Path) -> dict:
     """Holdout metrics (DVC metrics), a ROC curve (DVC plot + PNG), logged to the model's run."""
-    import mlflow
     from sklearn.metrics import roc_curve
 
     from labs.common.model import evaluate_model, split_xy
     from labs.common.plots import new_figure, save_figure, unit_interval
-    from labs.common.registration import find_version
-    from labs.common.registry import MODEL_NAME
-    from labs.common.tracking import configure_tracking, file_sha256, load_model_file
+    from labs.common.tracking import load_model_file
 
+    tracking = stage_tracking()
     p = load_params("evaluate")
     threshold = float(require(p, "threshold", "evaluate"))
     model = load_model_file(model_path)
@@ -141,20 +158,30 @@ def evaluate(model_path: Path, holdout_csv: Path, metrics_path: Path, plots_dir:
     ax.legend(loc="lower right")
     save_figure(fig, plots_dir / "roc.png", dpi=100)
 
-    # Attach the holdout metrics to the registered version built from exactly this file.
+    if tracking:
+        _attach_holdout_metrics(model_path, metrics, plots_dir / "roc.png")
+    print("evaluate: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k != "n_rows"))
+    return metrics
+
+
+def _attach_holdout_metrics(model_path: Path, metrics: dict, plot: Path) -> None:
+    """Log the holdout metrics to the registered version built from exactly this file."""
+    import mlflow
+
+    from labs.common.registration import find_version
+    from labs.common.registry import MODEL_NAME
+    from labs.common.tracking import configure_tracking, file_sha256
+
     configure_tracking()
     client = mlflow.MlflowClient()
-    sha = file_sha256(model_path)
-    version = find_version(client, MODEL_NAME, sha)
+    version = find_version(client, MODEL_NAME, file_sha256(model_path))
     if version is not None:
         with mlflow.start_run(run_id=client.get_model_version(MODEL_NAME, version).run_id):
             mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-            mlflow.log_artifact(str(plots_dir / "roc.png"))
+            mlflow.log_artifact(str(plot))
         client.set_model_version_tag(
             MODEL_NAME, version, "holdout_roc_auc", f"{metrics['roc_auc']:.4f}"
         )
-    print("evaluate: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k != "n_rows"))
-    return metrics
 
 
 def _git_commit() -> str:

@@ -23,10 +23,9 @@ def run_experiments(
     experiments: Mapping[str, Sequence[str]],
     baseline: DataVersion,
     repo: Path | None = None,
-    mlflow_db: Path | None = None,
 ) -> dict[str, Any]:
     """``dvc exp run -S …`` per setting on the baseline commit checked out in ``repo`` (the
-    scratch clone by default), then ``dvc exp show``; the stages log to ``mlflow_db``."""
+    scratch clone by default), then ``dvc exp show``."""
     repo = repo or ws.repo
 
     def git(*args: str) -> str:
@@ -42,7 +41,7 @@ def run_experiments(
         args = ["exp", "run", "--name", name]
         for item in overrides:
             args += ["--set-param", str(item)]
-        ws.dvc(*args, repo=repo, mlflow_db=mlflow_db)
+        ws.dvc(*args, repo=repo)
     seconds = time.perf_counter() - start
     shown = json.loads(ws.dvc("exp", "show", "--json", repo=repo))
     git("checkout", "--quiet", "--", "params.yaml", "dvc.lock")

@@ -265,11 +265,10 @@ def run(
 def _experiment_on(
     ws: Workspace, v1: DataVersion, experiments: Mapping[str, Sequence[str]]
 ) -> dict[str, Any]:
-    """An experimenter's clone at v1: pull v1's outputs, then ``dvc exp run`` each setting,
-    with the stages logging to a store of the experimenter's own."""
+    """An experimenter's clone at v1: pull v1's outputs, then ``dvc exp run`` each setting."""
     clone = ws.clone(ws.root / "experimenter", v1.commit)
     ws.dvc("pull", repo=clone)
-    return run_experiments(ws, experiments, v1, repo=clone, mlflow_db=ws.root / "exp-mlflow.db")
+    return run_experiments(ws, experiments, v1, repo=clone)
 
 
 def _flat_params(params: VersioningParams) -> dict[str, Any]:

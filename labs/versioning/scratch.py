@@ -46,9 +46,9 @@ class Workspace:
     def git(self, *args: str, repo: Path | None = None) -> str:
         return self._run(["git", *args], repo or self.repo)
 
-    def dvc(self, *args: str, repo: Path | None = None, mlflow_db: Path | None = None) -> str:
-        """Run DVC in ``repo`` (the clone by default); its stages log to ``mlflow_db``."""
-        return self._run([self.dvc_exe, *args], repo or self.repo, mlflow_db)
+    def dvc(self, *args: str, repo: Path | None = None) -> str:
+        """Run DVC in ``repo`` (the clone by default)."""
+        return self._run([self.dvc_exe, *args], repo or self.repo)
 
     def clone(self, target: Path, commit: str | None = None) -> Path:
         """Another clone of the scratch repo (a teammate's machine), configured like it."""
@@ -58,12 +58,10 @@ class Workspace:
         configure_clone(self, target)
         return target
 
-    def _run(self, cmd: list[str], cwd: Path, mlflow_db: Path | None = None) -> str:
+    def _run(self, cmd: list[str], cwd: Path) -> str:
         # Stages read params.yaml and write next to the repo they run in: the clone's, never
         # the user's (LABS_ROOT would otherwise win).
         env = {**self.env, "LABS_ROOT": str(cwd)}
-        if mlflow_db is not None:
-            env["MLFLOW_TRACKING_URI"] = f"sqlite:///{mlflow_db}"
         # Own process group: on a timeout or Ctrl-C the stage processes DVC started stop too,
         # instead of writing into a scratch directory that is being removed.
         proc = subprocess.Popen(
@@ -117,7 +115,8 @@ def scratch_workspace(source: Path, timeout_s: float) -> Iterator[Workspace]:
 
 def scratch_env(root: Path, bin_dir: Path) -> dict[str, str]:
     """The environment of every command in the scratch: offline, the venv first on PATH, the
-    scratch's own MLflow store, and a bytecode cache when the venv has none."""
+    stages' MLflow logging off, and a bytecode cache when the venv has none."""
+    from labs.common.stages import TRACKING_SWITCH
     from labs.common.tracking import OFFLINE_ENV
 
     # GIT_DIR, GIT_WORK_TREE & co. (set inside git hooks, for instance) would point git at the
@@ -126,7 +125,12 @@ def scratch_env(root: Path, bin_dir: Path) -> dict[str, str]:
     env.update(OFFLINE_ENV)
     # DVC stages run `python …`: the venv's, the one running this lab.
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    # The stages' MLflow runs and `churn-model` versions go to a store inside the scratch.
+    # The stages write their DVC outputs (data, model file, metrics) and skip MLflow: nobody
+    # would read their runs — the lab registers the models it built in the project's store
+    # itself, with lineage tags — and each stage saves ~1.5 s of import and logging (measured:
+    # train 3.6 → 1.6 s, evaluate 4.0 → 1.9 s). Should anything log anyway, it lands in a
+    # store inside the scratch, never the user's.
+    env[TRACKING_SWITCH] = "off"
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     if not venv_has_bytecode():
         # Every DVC stage is a fresh interpreter importing mlflow and scikit-learn. A venv

@@ -140,14 +140,7 @@ def teammate_reproduces(ws: Workspace, v1: DataVersion) -> tuple[dict[str, Any],
     start = time.perf_counter()
     # --force: really re-run (not restore from DVC's run cache); from `train` on, because the
     # data stages' outputs are what was just pulled and checked byte for byte.
-    ws.dvc(
-        "repro",
-        "--force",
-        "--downstream",
-        "train",
-        repo=mate,
-        mlflow_db=ws.root / "teammate-mlflow.db",
-    )
+    ws.dvc("repro", "--force", "--downstream", "train", repo=mate)
     reproduced = {
         "metrics": read_metrics(mate),
         "model_sha256": file_sha256(mate / MODEL_FILE),
