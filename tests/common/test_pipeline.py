@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -104,3 +105,39 @@ def test_stage_reports_a_missing_param_key_by_name_and_file(tmp_path: Path) -> N
     assert f"generate.n_rows is missing in {tmp_path / 'params.yaml'}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_stages_with_tracking_off_write_the_same_model_and_log_nothing(
+    repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The versioning lab's scratch clones run the stages with LABS_STAGE_TRACKING=off: the DVC
+    # outputs must be the very bytes dvc.lock pins (built with tracking on), and no MLflow run
+    # may appear anywhere.
+    import yaml
+
+    from labs.common import stages
+
+    lock = yaml.safe_load((repo_root / "dvc.lock").read_text())
+    (pinned,) = lock["stages"]["train"]["outs"]
+    client = mlflow.MlflowClient()
+
+    def logged() -> tuple[list[str], list[str]]:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        return experiments, [r.info.run_id for r in client.search_runs(experiments)]
+
+    before = logged()
+    monkeypatch.setenv(stages.TRACKING_SWITCH, "off")
+    prepared = repo_root / "data" / "prepared"
+    assert stages.train(prepared / "train.csv", tmp_path / "model.skops") is None
+    assert hashlib.md5((tmp_path / "model.skops").read_bytes()).hexdigest() == pinned["md5"]
+    metrics = stages.evaluate(
+        tmp_path / "model.skops", prepared / "holdout.csv", tmp_path / "m.json", tmp_path
+    )
+    pinned_metrics = json.loads((repo_root / "reports/baseline/holdout.json").read_text())
+    assert {k: round(v, 6) for k, v in metrics.items()} == pinned_metrics
+    assert logged() == before
+
+    monkeypatch.setenv(stages.TRACKING_SWITCH, "no")
+    with pytest.raises(ValueError, match="LABS_STAGE_TRACKING must be 'on' or 'off', got 'no'"):
+        stages.train(prepared / "train.csv", tmp_path / "other.skops")
+    assert not (tmp_path / "other.skops").exists()
