@@ -40,6 +40,7 @@ time down on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -134,100 +135,105 @@ def run(
     ``source`` is the git checkout to clone (the project's by default); it is only read.
     """
     started = time.perf_counter()
-    import mlflow
-    import pandas as pd
-
-    from labs.common.model import split_xy
-    from labs.common.tracking import configure_tracking, load_model_file, start_run
-
     out_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     audit_log = out_dir / "alias_audit.jsonl"
     name = params.registered_model
     source = (source or project_root()).resolve()
 
-    # Set-up: the lab's own registered model, empty (refused if someone else made that name).
-    configure_tracking()
-    client = mlflow.MlflowClient()
-    reset_lab_model(client, name, owner=EXPERIMENT, setting="versioning.registered_model")
-    audit_log.unlink(missing_ok=True)
-    with start_run(EXPERIMENT, "versioning-lab", _flat_params(params)) as parent:
-        with (
-            scratch_workspace(source, params.command_timeout_s) as ws,
-            ThreadPoolExecutor(2) as teammates,
-        ):
-            head = ws.git("rev-parse", "--short", "HEAD").strip()
-            echo(f"Scratch clone of {source} at {head}: {ws.root} (removed at the end)")
+    with contextlib.ExitStack() as stack:
+        ws = stack.enter_context(scratch_workspace(source, params.command_timeout_s))
+        teammates = stack.enter_context(ThreadPoolExecutor(2))
+        # Runs before the pool's exit, which waits for its threads: on an error or Ctrl-C the
+        # threads' git and DVC commands are stopped instead of awaited.
+        stack.callback(ws.stop)
+        head = ws.git("rev-parse", "--short", "HEAD").strip()
+        echo(f"Scratch clone of {source} at {head}: {ws.root} (removed at the end)")
 
-            # 1. Data v1: set generate.n_rows/seed, `dvc repro`, commit params.yaml + dvc.lock.
-            # The commit is the version: dvc.lock in it pins the md5 of every output.
-            echo(f"Data v1: {params.v1_rows} rows, seed {params.v1_seed} — dvc repro …")
-            v1 = build_data_version(ws, "v1", params.v1_rows, params.v1_seed)
-            keep = ws.root / "keep"  # what later steps need from v1, whatever is checked out then
-            keep.mkdir()
-            shutil.copy2(ws.repo / MODEL_FILE, keep / "model-v1.skops")
-            reference_x, _ = split_xy(pd.read_csv(ws.repo / HOLDOUT_DATA))
-            start = time.perf_counter()
-            ws.dvc("push")  # v1's data, model and metrics → the shared (local) DVC remote
-            timings["dvc_push_s"] = time.perf_counter() - start
+        # 1. Data v1: set generate.n_rows/seed, `dvc repro`, commit params.yaml + dvc.lock.
+        # The commit is the version: dvc.lock in it pins the md5 of every output. It runs in
+        # DVC's processes; meanwhile this one imports MLflow and sets up the registry.
+        echo(f"Data v1: {params.v1_rows} rows, seed {params.v1_seed} — dvc repro …")
+        v1_build = teammates.submit(build_data_version, ws, "v1", params.v1_rows, params.v1_seed)
 
-            # 2 and 3, on teammates' machines (their own clones at v1, empty caches), while data
-            # v2 is built here: one pulls v1 from the remote and reproduces its metric; another
-            # tries hyperparameters with `dvc exp run`. Neither touches this workspace.
-            echo("  meanwhile a teammate clones v1, runs dvc pull and dvc repro --force …")
-            teammate = teammates.submit(teammate_reproduces, ws, v1)
-            echo(f"  meanwhile another runs experiments on v1: {', '.join(params.experiments)} …")
-            experimenter = teammates.submit(_experiment_on, ws, v1, params.experiments)
+        import mlflow
+        import pandas as pd
 
-            # 1 (cont.). Data v2, "a newer month": a second commit, other bytes, another metric.
-            echo(f"Data v2: {params.v2_rows} rows, seed {params.v2_seed} — dvc repro …")
-            v2 = build_data_version(ws, "v2", params.v2_rows, params.v2_seed)
-            shutil.copy2(ws.repo / MODEL_FILE, keep / "model-v2.skops")
-            shutil.copy2(ws.repo / TRAIN_DATA, keep / "train-v2.csv")
-            metrics_diff = json.loads(ws.dvc("metrics", "diff", v1.commit, v2.commit, "--json"))
-            timings["repro_v1_s"], timings["repro_v2_s"] = v1.seconds, v2.seconds
+        from labs.common.model import split_xy
+        from labs.common.tracking import configure_tracking, load_model_file, start_run
 
-            # 4. Register both models in the project's store, tagged with their lineage ...
-            echo(f"Registering both models as versions of {name!r} (lineage tags) …")
-            numbers = {
-                dv.label: register_model_version(
-                    client,
-                    name,
-                    dv,
-                    load_model_file(keep / f"model-{dv.label}.skops"),
-                    parent.info.experiment_id,
-                )
-                for dv in (v1, v2)
-            }
-            # ... and follow the tags back: v2 first, then v1 (which is also "switch to v1").
-            echo("Following each version's tags back: git checkout, then dvc checkout …")
-            lineage = [follow_lineage(ws, client, name, numbers[label]) for label in ("v2", "v1")]
-            timings["dvc_checkout_s"] = lineage[-1]["dvc_checkout_s"]
-            # Promote, challenge, roll back, and one rollback too many — served via the alias.
-            echo("v1 → champion, v2 → challenger → champion, roll back …")
-            aliases = demonstrate_rollback(client, name, numbers, reference_x, audit_log)
+        # The lab's own registered model, empty (refused if someone else made that name).
+        configure_tracking()
+        client = mlflow.MlflowClient()
+        reset_lab_model(client, name, owner=EXPERIMENT, setting="versioning.registered_model")
+        audit_log.unlink(missing_ok=True)
+        parent = stack.enter_context(start_run(EXPERIMENT, "versioning-lab", _flat_params(params)))
+        v1 = v1_build.result()
+        keep = ws.root / "keep"  # what later steps need from v1, whatever is checked out then
+        keep.mkdir()
+        shutil.copy2(ws.repo / MODEL_FILE, keep / "model-v1.skops")
+        reference_x, _ = split_xy(pd.read_csv(ws.repo / HOLDOUT_DATA))
+        start = time.perf_counter()
+        ws.dvc("push")  # v1's data, model and metrics → the shared (local) DVC remote
+        timings["dvc_push_s"] = time.perf_counter() - start
 
-            # 5. Team work: teammates' processes register their own models at the same moment.
-            echo(f"{params.writers} processes register {name!r} at once …")
-            start = time.perf_counter()
-            files = writer_models(keep / "train-v2.csv", keep, params.writers, seed=params.v2_seed)
-            concurrent = register_concurrently(
+        # 2 and 3, on teammates' machines (their own clones at v1, empty caches), while data
+        # v2 is built here: one pulls v1 from the remote and reproduces its metric; another
+        # tries hyperparameters with `dvc exp run`. Neither touches this workspace.
+        echo("  meanwhile a teammate clones v1, runs dvc pull and dvc repro --force …")
+        teammate = teammates.submit(teammate_reproduces, ws, v1)
+        echo(f"  meanwhile another runs experiments on v1: {', '.join(params.experiments)} …")
+        experimenter = teammates.submit(_experiment_on, ws, v1, params.experiments)
+
+        # 1 (cont.). Data v2, "a newer month": a second commit, other bytes, another metric.
+        echo(f"Data v2: {params.v2_rows} rows, seed {params.v2_seed} — dvc repro …")
+        v2 = build_data_version(ws, "v2", params.v2_rows, params.v2_seed)
+        shutil.copy2(ws.repo / MODEL_FILE, keep / "model-v2.skops")
+        shutil.copy2(ws.repo / TRAIN_DATA, keep / "train-v2.csv")
+        metrics_diff = json.loads(ws.dvc("metrics", "diff", v1.commit, v2.commit, "--json"))
+        timings["repro_v1_s"], timings["repro_v2_s"] = v1.seconds, v2.seconds
+
+        # 4. Register both models in the project's store, tagged with their lineage ...
+        echo(f"Registering both models as versions of {name!r} (lineage tags) …")
+        numbers = {
+            dv.label: register_model_version(
                 client,
                 name,
-                files,
-                reference_x,
-                ws.root / "writers",
-                writer_env(ws.env),
-                params.command_timeout_s,
+                dv,
+                load_model_file(keep / f"model-{dv.label}.skops"),
+                parent.info.experiment_id,
             )
-            timings["concurrent_registration_s"] = time.perf_counter() - start
+            for dv in (v1, v2)
+        }
+        # ... and follow the tags back: v2 first, then v1 (which is also "switch to v1").
+        echo("Following each version's tags back: git checkout, then dvc checkout …")
+        lineage = [follow_lineage(ws, client, name, numbers[label]) for label in ("v2", "v1")]
+        timings["dvc_checkout_s"] = lineage[-1]["dvc_checkout_s"]
+        # Promote, challenge, roll back, and one rollback too many — served via the alias.
+        echo("v1 → champion, v2 → challenger → champion, roll back …")
+        aliases = demonstrate_rollback(client, name, numbers, reference_x, audit_log)
 
-            roundtrip, reproduced = teammate.result()
-            timings["teammate_pull_s"] = roundtrip["seconds"]
-            timings["teammate_repro_s"] = reproduced["seconds"]
-            experiments = experimenter.result()
-            timings["experiments_s"] = experiments["seconds"]
-            final_aliases = dict(client.get_registered_model(name).aliases)
+        # 5. Team work: teammates' processes register their own models at the same moment.
+        echo(f"{params.writers} processes register {name!r} at once …")
+        start = time.perf_counter()
+        files = writer_models(keep / "train-v2.csv", keep, params.writers, seed=params.v2_seed)
+        concurrent = register_concurrently(
+            client,
+            name,
+            files,
+            reference_x,
+            ws.root / "writers",
+            writer_env(ws.env),
+            params.command_timeout_s,
+        )
+        timings["concurrent_registration_s"] = time.perf_counter() - start
+
+        roundtrip, reproduced = teammate.result()
+        timings["teammate_pull_s"] = roundtrip["seconds"]
+        timings["teammate_repro_s"] = reproduced["seconds"]
+        experiments = experimenter.result()
+        timings["experiments_s"] = experiments["seconds"]
+        final_aliases = dict(client.get_registered_model(name).aliases)
 
         # Interpretation: every claim is decided by the numbers above.
         timings["lab_total_s"] = time.perf_counter() - started

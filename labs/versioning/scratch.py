@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labs.common.processes import stop_process_group
@@ -34,6 +35,9 @@ class Workspace:
     env: dict[str, str]
     timeout_s: float
     dvc_exe: str
+    _running: set[subprocess.Popen] = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     @property
     def repo(self) -> Path:
@@ -50,6 +54,15 @@ class Workspace:
         """Run DVC in ``repo`` (the clone by default)."""
         return self._run([self.dvc_exe, *args], repo or self.repo)
 
+    def stop(self) -> None:
+        """Stop every command still running (other threads' too) and refuse new ones: on an
+        error or Ctrl-C the lab ends in seconds, not when its teammates' work is done."""
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for proc in running:
+            stop_process_group(proc, grace=5)
+
     def clone(self, target: Path, commit: str | None = None) -> Path:
         """Another clone of the scratch repo (a teammate's machine), configured like it."""
         self.git("clone", "--quiet", "--no-hardlinks", str(self.repo), str(target), repo=self.root)
@@ -64,21 +77,30 @@ class Workspace:
         env = {**self.env, "LABS_ROOT": str(cwd)}
         # Own process group: on a timeout or Ctrl-C the stage processes DVC started stop too,
         # instead of writing into a scratch directory that is being removed.
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        with self._lock:
+            if self._stopped:
+                raise ScratchError(f"`{' '.join(cmd)}` not started: the lab is stopping")
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            self._running.add(proc)
         try:
             out, err = proc.communicate(timeout=self.timeout_s)
         except BaseException:
             stop_process_group(proc, grace=5)
             proc.communicate()
             raise
+        finally:
+            with self._lock:
+                self._running.discard(proc)
+        if self._stopped:
+            raise ScratchError(f"`{' '.join(cmd)}` stopped: the lab is stopping")
         if proc.returncode != 0:
             tail = "\n".join((out + err).strip().splitlines()[-15:])
             raise ScratchError(
@@ -104,12 +126,15 @@ def scratch_workspace(source: Path, timeout_s: float) -> Iterator[Workspace]:
             raise ScratchError(f"dvc is not installed next to {sys.executable} nor on PATH")
         dvc_exe = Path(found)
     root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    ws = None
     try:
         ws = Workspace(root, scratch_env(root, bin_dir), timeout_s, str(dvc_exe))
         ws.git("clone", "--quiet", "--no-hardlinks", str(source), str(ws.repo), repo=root)
         configure_clone(ws, ws.repo)
         yield ws
     finally:
+        if ws is not None:
+            ws.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
