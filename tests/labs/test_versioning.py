@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import time
@@ -39,7 +40,7 @@ from labs.versioning import lab as lab_module
 from labs.versioning.claims import Evidence
 from labs.versioning.lab import EXPERIMENT, QUESTION, VersioningParams, run
 from labs.versioning.report import PLOT_TITLES
-from labs.versioning.scratch import ScratchError, scratch_workspace
+from labs.versioning.scratch import ScratchError, Workspace, scratch_workspace
 from labs.versioning.versions import TRAIN_DATA, set_generate_params
 
 pytestmark = pytest.mark.slow
@@ -390,6 +391,29 @@ def test_the_scratch_is_removed_even_when_the_lab_fails(repo_root: Path) -> None
             assert ws.git("rev-parse", "HEAD").strip() == head
             raise RuntimeError("boom")
     assert not root.exists()
+
+
+def test_stopping_the_scratch_stops_commands_of_other_threads_at_once(tmp_path: Path) -> None:
+    # On an error or Ctrl-C the lab stops the scratch before it waits for its teammates'
+    # threads: their running commands end now (not when done) and no new one starts.
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "repo").mkdir()
+    ws = Workspace(tmp_path, dict(os.environ), timeout_s=120, dvc_exe="sleep")
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(ws.dvc, "60")  # a teammate's long `dvc repro`
+        deadline = time.monotonic() + 10
+        while not ws._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (proc,) = ws._running
+        started = time.monotonic()
+        ws.stop()
+        with pytest.raises(ScratchError, match="stopped: the lab is stopping"):
+            job.result(timeout=30)
+        assert time.monotonic() - started < 10
+    assert proc.poll() is not None
+    with pytest.raises(ScratchError, match="not started: the lab is stopping"):
+        ws.git("status")
 
 
 def test_a_failing_command_names_itself_and_its_output(repo_root: Path) -> None:
