@@ -43,7 +43,8 @@ from labs.common.data import (  # noqa: E402
     ORDINAL_FEATURES,
     make_churn_data,
 )
-from labs.common.drift import column_threshold, cvm_pvalues, ordered_counts_pvalue  # noqa: E402
+from labs.common.drift import column_threshold  # noqa: E402
+from labs.common.drift_tests import cvm_pvalues, ordered_counts_pvalue  # noqa: E402
 from labs.drift.study import (  # noqa: E402
     category_counts,
     chi2_goodness_of_fit_pvalues,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labs.common.params import check_at_least, check_open_unit
+
 
 @dataclass(frozen=True)
 class CicdParams:
@@ -27,14 +29,11 @@ class CicdParams:
     ci_model_name: str = "cicd-churn"
 
     def __post_init__(self) -> None:
-        for name, least in (
-            ("train_rows", 400),
-            ("holdout_rows", 200),
-            ("new_data_rows", 100),
-            ("noise_seeds", 3),
-        ):
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"cicd.{name} must be >= {least}, got {getattr(self, name)!r}")
+        check_at_least(
+            self,
+            "cicd",
+            {"train_rows": 400, "holdout_rows": 200, "new_data_rows": 100, "noise_seeds": 3},
+        )
         if self.noise_sigmas < 2:
             raise ValueError(
                 f"cicd.noise_sigmas must be >= 2 (the margin is at least 2σ of seed noise), "
@@ -44,9 +43,7 @@ class CicdParams:
             raise ValueError(
                 f"cicd.offline_fraction must be in [0.1, 0.5], got {self.offline_fraction!r}"
             )
-        for name in ("min_roc_auc", "min_accuracy", "max_offline_gap"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"cicd.{name} must be in (0, 1), got {getattr(self, name)!r}")
+        check_open_unit(self, "cicd", ("min_roc_auc", "min_accuracy", "max_offline_gap"))
         if self.C <= 0:
             raise ValueError(f"cicd.C must be > 0, got {self.C!r}")
         if self.bug_divisor <= 0 or self.bug_divisor == 1:

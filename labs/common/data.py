@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -82,13 +82,7 @@ _DRIFTED_CONCEPT = {
 IncidentKind = Literal[
     "rename_column", "drop_column", "unit_change", "missing_values", "out_of_range"
 ]
-INCIDENT_KINDS: tuple[str, ...] = (
-    "rename_column",
-    "drop_column",
-    "unit_change",
-    "missing_values",
-    "out_of_range",
-)
+INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
 
 
 @dataclass(frozen=True)

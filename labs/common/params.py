@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,3 +84,18 @@ def _validated(cls: type[T], section: str, values: dict[str, Any]) -> T:
             message = str(e["msg"]).removeprefix("Value error, ")
             lines.append(f"{name}: {message} (got {got!r})" if field else f"{name}: {message}")
         raise ParamsError("; ".join(lines)) from None
+
+
+def check_at_least(params: object, section: str, minimums: Mapping[str, int]) -> None:
+    """Refuse ``params`` (a lab's params dataclass) whose named fields are below their minimum:
+    ``ValueError("<section>.<name> must be >= <least>, got <value>")``, in ``minimums`` order."""
+    for name, least in minimums.items():
+        if int(getattr(params, name)) < least:
+            raise ValueError(f"{section}.{name} must be >= {least}, got {getattr(params, name)!r}")
+
+
+def check_open_unit(params: object, section: str, names: Iterable[str]) -> None:
+    """Refuse ``params`` whose named fields (shares, rates, probabilities) are not in (0, 1)."""
+    for name in names:
+        if not 0 < float(getattr(params, name)) < 1:
+            raise ValueError(f"{section}.{name} must be in (0, 1), got {getattr(params, name)!r}")

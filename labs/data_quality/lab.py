@@ -33,6 +33,7 @@ import pandas as pd
 from labs.common.catalogue import topic
 from labs.common.data import CATEGORICAL_FEATURES, FEATURES, TARGET, make_churn_data
 from labs.common.model import TrainParams, quality_metrics, train_model
+from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import LabResult, artifact_path
 from labs.common.schema import BatchExpectations, batch_schema, quarantine
 from labs.common.sidecar import sidecar as labs_sidecar
@@ -86,20 +87,18 @@ class DataQualityParams:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_factors", tuple(float(f) for f in self.unit_factors))
-        for name, least in (("train_rows", 200), ("batch_rows", 100), ("rows_per_day", 50)):
-            if int(getattr(self, name)) < least:
-                raise ValueError(
-                    f"data_quality.{name} must be >= {least}, got {getattr(self, name)!r}"
-                )
+        check_at_least(
+            self, "data_quality", {"train_rows": 200, "batch_rows": 100, "rows_per_day": 50}
+        )
         if not self.unit_factors or any(f <= 0 or f == 1 for f in self.unit_factors):
             raise ValueError(
                 f"data_quality.unit_factors must be > 0 and != 1, got {self.unit_factors!r}"
             )
-        for name in ("dirty_rate", "bad_batch_rate", "max_bad_share", "min_flip_rate", "alpha"):
-            if not 0 < float(getattr(self, name)) < 1:
-                raise ValueError(
-                    f"data_quality.{name} must be in (0, 1), got {getattr(self, name)!r}"
-                )
+        check_open_unit(
+            self,
+            "data_quality",
+            ("dirty_rate", "bad_batch_rate", "max_bad_share", "min_flip_rate", "alpha"),
+        )
         if not self.dirty_rate <= self.max_bad_share < self.bad_batch_rate:
             raise ValueError(
                 "data_quality needs dirty_rate <= max_bad_share < bad_batch_rate, got "

@@ -35,6 +35,7 @@ from labs.common.catalogue import topic
 from labs.common.data import FEATURES, LABEL, PROBA, TARGET, make_churn_data
 from labs.common.drift import DriftResult, detect_drift
 from labs.common.model import TrainParams, evaluate_model, split_xy, train_model
+from labs.common.params import check_at_least
 from labs.common.results import Claim, LabResult, artifact_path
 from labs.common.sidecar import sidecar as labs_sidecar
 from labs.common.tracking import log_run_record, warm_up_tracking
@@ -76,9 +77,7 @@ class DriftParams:
         object.__setattr__(self, "sample_sizes", tuple(int(n) for n in self.sample_sizes))
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"drift.alpha must be in (0, 0.5), got {self.alpha!r}")
-        for name, least in (("train_rows", 50), ("batch_rows", 50), ("resamples", 20)):
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"drift.{name} must be >= {least}, got {getattr(self, name)!r}")
+        check_at_least(self, "drift", {"train_rows": 50, "batch_rows": 50, "resamples": 20})
         if len(self.sample_sizes) < 2 or min(self.sample_sizes) < 20:
             raise ValueError(
                 f"drift.sample_sizes needs at least two sizes >= 20, got {self.sample_sizes!r}"

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from labs.common.data import CATEGORICAL_FEATURES, CATEGORIES, NUMERIC_FEATURES, make_churn_data
-from labs.common.drift import cvm_pvalues
+from labs.common.drift_tests import cvm_pvalues
 
 NUMERIC_METHODS = ("cvm", "ks", "wasserstein_normed")
 CATEGORICAL_METHODS = ("chi2_two_sample", "chi2_goodness_of_fit", "jensen_shannon")

@@ -33,6 +33,7 @@ import pandas as pd
 
 from labs.common.catalogue import topic
 from labs.common.data import TARGET
+from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.explainability import explain as ex
 from labs.explainability.claims import make_claims
@@ -69,23 +70,23 @@ class ExplainabilityParams:
     version_check_rows: int = 20
 
     def __post_init__(self) -> None:
-        for name, least in (
-            ("train_rows", 500),
-            ("holdout_rows", 300),
-            ("n_estimators", 5),
-            ("max_depth", 2),
-            ("noise_cardinality", 50),
-            ("shap_rows", 20),
-            ("bias_rows_per_group", 5),
-            ("permutation_rows", 100),
-            ("permutation_repeats", 1),
-            ("top_k", 1),
-            ("version_check_rows", 1),
-        ):
-            if int(getattr(self, name)) < least:
-                raise ValueError(
-                    f"explainability.{name} must be >= {least}, got {getattr(self, name)!r}"
-                )
+        check_at_least(
+            self,
+            "explainability",
+            {
+                "train_rows": 500,
+                "holdout_rows": 300,
+                "n_estimators": 5,
+                "max_depth": 2,
+                "noise_cardinality": 50,
+                "shap_rows": 20,
+                "bias_rows_per_group": 5,
+                "permutation_rows": 100,
+                "permutation_repeats": 1,
+                "top_k": 1,
+                "version_check_rows": 1,
+            },
+        )
         if self.permutation_rows > self.holdout_rows:
             raise ValueError("explainability.permutation_rows must be <= holdout_rows")
         if self.version_check_rows > self.shap_rows:
@@ -95,19 +96,19 @@ class ExplainabilityParams:
         for name in ("leak_mean_churned", "leak_mean_stayed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"explainability.{name} must be >= 0")
-        for name in (
-            "threshold",
-            "noise_permutation_max",
-            "leak_share_alert",
-            "leak_auc_alert",
-            "recall_gap_min",
-            "bias_share_min",
-            "additivity_tol",
-        ):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(
-                    f"explainability.{name} must be in (0, 1), got {getattr(self, name)!r}"
-                )
+        check_open_unit(
+            self,
+            "explainability",
+            (
+                "threshold",
+                "noise_permutation_max",
+                "leak_share_alert",
+                "leak_auc_alert",
+                "recall_gap_min",
+                "bias_share_min",
+                "additivity_tol",
+            ),
+        )
 
 
 def run(

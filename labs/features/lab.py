@@ -30,6 +30,7 @@ import pandas as pd
 from labs.common.catalogue import topic
 from labs.common.data import FEATURES, TARGET, Incident, make_churn_data
 from labs.common.model import quality_metrics
+from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.features import events
 from labs.features.pipeline import (
@@ -67,17 +68,19 @@ class FeaturesParams:
     pit_honest_gap: float = 0.03
 
     def __post_init__(self) -> None:
-        for name, least in (
-            ("train_rows", 200),
-            ("holdout_rows", 100),
-            ("serving_batch_rows", 2),
-            ("pit_customers", 400),
-            ("pit_production_customers", 200),
-            ("history_days", 1),
-            ("outcome_days", 1),
-        ):
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"features.{name} must be >= {least}, got {getattr(self, name)!r}")
+        check_at_least(
+            self,
+            "features",
+            {
+                "train_rows": 200,
+                "holdout_rows": 100,
+                "serving_batch_rows": 2,
+                "pit_customers": 400,
+                "pit_production_customers": 200,
+                "history_days": 1,
+                "outcome_days": 1,
+            },
+        )
         if not 0 <= self.missing_rate < 0.5:
             raise ValueError(
                 f"features.missing_rate must be in [0, 0.5), got {self.missing_rate!r}"
@@ -87,9 +90,11 @@ class FeaturesParams:
         for name in ("cancel_calls_churned", "cancel_calls_stayed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"features.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("skew_flip_alert", "skew_auc_alert", "pit_leak_alert", "pit_honest_gap"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"features.{name} must be in (0, 1), got {getattr(self, name)!r}")
+        check_open_unit(
+            self,
+            "features",
+            ("skew_flip_alert", "skew_auc_alert", "pit_leak_alert", "pit_honest_gap"),
+        )
 
 
 def run(

@@ -32,6 +32,7 @@ import labs
 from labs.common.catalogue import topic
 from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
 from labs.common.model import TrainParams, train_model
+from labs.common.params import check_at_least
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.packaging import formats as F
 from labs.packaging.claims import make_claims
@@ -68,19 +69,19 @@ class PackagingParams:
     parallel_probes: int = 1
 
     def __post_init__(self) -> None:
-        for name, least in (
-            ("train_rows", 200),
-            ("parity_rows", 100),
-            ("batch_rows", 2),
-            ("one_row_repeats", 3),
-            ("batch_repeats", 1),
-            ("forest_trees", 2),
-            ("parallel_probes", 1),
-        ):
-            if int(getattr(self, name)) < least:
-                raise ValueError(
-                    f"packaging.{name} must be >= {least}, got {getattr(self, name)!r}"
-                )
+        check_at_least(
+            self,
+            "packaging",
+            {
+                "train_rows": 200,
+                "parity_rows": 100,
+                "batch_rows": 2,
+                "one_row_repeats": 3,
+                "batch_repeats": 1,
+                "forest_trees": 2,
+                "parallel_probes": 1,
+            },
+        )
         if self.batch_rows > min(self.parity_rows, 1000):
             raise ValueError("packaging.batch_rows must be <= parity_rows and <= 1000 (API limit)")
         if not 0 < self.onnx_linear_tolerance < 1:

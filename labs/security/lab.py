@@ -29,6 +29,7 @@ from typing import Any
 from labs.common.catalogue import topic
 from labs.common.data import make_churn_data
 from labs.common.model import TrainParams, train_model
+from labs.common.params import check_at_least
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.security import at_rest, audit, pii
 from labs.security.claims import make_claims
@@ -57,10 +58,17 @@ class SecurityParams:
     supply_chain: bool = True
 
     def __post_init__(self) -> None:
-        for name, least in (("train_rows", 200), ("customers", 50), ("served_customers", 1),
-                            ("rate_limit", 2), ("tamper_flips", 10)):  # fmt: skip
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"security.{name} must be >= {least}, got {getattr(self, name)!r}")
+        check_at_least(
+            self,
+            "security",
+            {
+                "train_rows": 200,
+                "customers": 50,
+                "served_customers": 1,
+                "rate_limit": 2,
+                "tamper_flips": 10,
+            },
+        )
         if self.served_customers >= self.rate_limit:
             raise ValueError("security.served_customers must be < security.rate_limit")
         if self.rate_window_s <= 0 or self.attack_budget_s <= 0:

@@ -33,6 +33,7 @@ import numpy as np
 from labs.common.catalogue import topic
 from labs.common.data import FEATURES, TARGET, make_churn_data, make_production_stream
 from labs.common.model import TrainParams, train_model
+from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.testing import abtest, gate, integration, robustness, stress, unit
 from labs.testing.claims import make_claims
@@ -80,23 +81,43 @@ class TestingParams:
     invariance_max_flip: float = 0.01
 
     def __post_init__(self) -> None:
-        for name, least in (
-            ("train_rows", 300), ("holdout_rows", 200), ("hypothesis_examples", 5),
-            ("noise_seeds", 3), ("serve_batch_rows", 1), ("ab_looks", 2),
-            ("ab_simulations", 500), ("robust_rows", 50), ("invariance_years", 1),
-            ("ab_stream_days", 1), ("ab_stream_rows", 100),
-        ):  # fmt: skip
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"testing.{name} must be >= {least}, got {getattr(self, name)!r}")
+        check_at_least(
+            self,
+            "testing",
+            {
+                "train_rows": 300,
+                "holdout_rows": 200,
+                "hypothesis_examples": 5,
+                "noise_seeds": 3,
+                "serve_batch_rows": 1,
+                "ab_looks": 2,
+                "ab_simulations": 500,
+                "robust_rows": 50,
+                "invariance_years": 1,
+                "ab_stream_days": 1,
+                "ab_stream_rows": 100,
+            },
+        )
         if not self.stress_users or any(u < 1 for u in self.stress_users):
             raise ValueError(f"testing.stress_users must be >= 1 each, got {self.stress_users!r}")
         if list(self.stress_users) != sorted(set(self.stress_users)):
             raise ValueError(f"testing.stress_users must increase, got {self.stress_users!r}")
-        for name in ("precision_target", "min_roc_auc", "min_recall_at_precision",
-                     "max_calibration_error", "label_noise", "ab_uplift", "ab_alpha", "ab_power",
-                     "ab_power_tolerance", "invariance_max_flip"):  # fmt: skip
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"testing.{name} must be in (0, 1), got {getattr(self, name)!r}")
+        check_open_unit(
+            self,
+            "testing",
+            (
+                "precision_target",
+                "min_roc_auc",
+                "min_recall_at_precision",
+                "max_calibration_error",
+                "label_noise",
+                "ab_uplift",
+                "ab_alpha",
+                "ab_power",
+                "ab_power_tolerance",
+                "invariance_max_flip",
+            ),
+        )
         for name in ("noise_sigmas", "slow_request_ms", "stress_step_seconds",
                      "stress_pacing_s", "p99_budget_ms", "knee_ratio",
                      "peeking_inflation"):  # fmt: skip

@@ -21,11 +21,13 @@ from labs.common.drift import (
     CHI2_TWO_SAMPLE,
     FAMILY_MARGIN,
     ORDERED,
-    chi2_two_sample_pvalue,
     column_threshold,
+    detect_drift,
+)
+from labs.common.drift_tests import (
+    chi2_two_sample_pvalue,
     cvm_pvalues,
     cvm_two_sample_pvalue,
-    detect_drift,
     ordered_pvalue,
 )
 

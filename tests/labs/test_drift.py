@@ -20,15 +20,8 @@ from labs.common.data import (
     TARGET,
     make_churn_data,
 )
-from labs.common.drift import (
-    FAMILY_MARGIN,
-    ORDERED,
-    chi2_two_sample_pvalue,
-    cvm_two_sample_pvalue,
-    detect_drift,
-    ordered_pvalue,
-    report_p_values,
-)
+from labs.common.drift import FAMILY_MARGIN, ORDERED, detect_drift, report_p_values
+from labs.common.drift_tests import chi2_two_sample_pvalue, cvm_two_sample_pvalue, ordered_pvalue
 from labs.common.plots import read_drawing
 from labs.common.results import Summary, finish, read_summary
 from labs.drift.lab import DriftParams, run
