@@ -113,22 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from labs.common.serving.app import create_app
-    from labs.common.serving.scoring import ModelLoadError, load_model, warm_up
+    from labs.common.serving.server import load_served_model
     from labs.common.tracking import offline_env
     from labs.security.access import RateLimiter, protect, read_key_file
 
     offline_env()
-    if args.model_uri == "-":
-        warm_up()
-        args.model_uri = sys.stdin.readline().strip()
-        if not args.model_uri:
-            print("serve: error: no model URI on stdin", file=sys.stderr, flush=True)
-            return 2
-    try:
-        loaded = load_model(args.model_uri)  # skops, allowlist, registered sha256 checked
-    except ModelLoadError as err:
-        print(f"serve: error: {err}", file=sys.stderr, flush=True)
+    served = load_served_model(args.model_uri)
+    if served is None:
         return 2
+    args.model_uri, loaded = served
     app = create_app(args.model_uri, args.log_path, loaded=loaded)
     protect(
         app,

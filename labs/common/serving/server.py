@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labs.common.paths import project_root
 from labs.common.processes import (
@@ -29,6 +30,9 @@ from labs.common.processes import (
     free_port,
     serve_process,
 )
+
+if TYPE_CHECKING:
+    from labs.common.serving.scoring import LoadedModel
 
 
 def default_log_path() -> Path:
@@ -132,23 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from labs.common.serving.app import create_app
-    from labs.common.serving.scoring import ModelLoadError, load_model, warm_up
     from labs.common.tracking import offline_env
 
     offline_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.model_uri == "-":
-        warm_up()
-        args.model_uri = sys.stdin.readline().strip()
-        if not args.model_uri:
-            print("serve: error: no model URI on stdin", file=sys.stderr, flush=True)
-            return 2
-    try:
-        # Load before listening: a bad URI is one clear line and exit code 2, not a traceback.
-        loaded = load_model(args.model_uri)
-    except ModelLoadError as err:
-        print(f"serve: error: {err}", file=sys.stderr, flush=True)
+    served = load_served_model(args.model_uri)
+    if served is None:
         return 2
+    args.model_uri, loaded = served
     log_path = args.log_path or default_log_path()
     print(
         f"serve: {loaded.uri} (version {loaded.version}, {loaded.scorer_kind} scorer) on "
@@ -158,6 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(args.model_uri, log_path, loaded=loaded)
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
     return 0
+
+
+def load_served_model(model_uri: str) -> tuple[str, LoadedModel] | None:
+    """A server's model, loaded before it listens: ``-`` warms up first, then reads the URI
+    from stdin (see the module docstring). Returns the URI and the model, or ``None`` after
+    one clear error line on stderr (the server then exits 2, no traceback)."""
+    from labs.common.serving.scoring import ModelLoadError, load_model, warm_up
+
+    if model_uri == "-":
+        warm_up()
+        model_uri = sys.stdin.readline().strip()
+        if not model_uri:
+            print("serve: error: no model URI on stdin", file=sys.stderr, flush=True)
+            return None
+    try:
+        return model_uri, load_model(model_uri)  # skops, allowlist, registered sha256 checked
+    except ModelLoadError as err:
+        print(f"serve: error: {err}", file=sys.stderr, flush=True)
+        return None
 
 
 if __name__ == "__main__":
