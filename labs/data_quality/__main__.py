@@ -4,7 +4,8 @@
 import sys
 
 from labs.common.entry import lab_main
-from labs.data_quality.lab import DataQualityParams, run
+from labs.data_quality.lab import run
+from labs.data_quality.params import DataQualityParams
 
 if __name__ == "__main__":
     sys.exit(lab_main("data_quality", "data_quality", DataQualityParams, run))

@@ -11,7 +11,7 @@ from labs.common.results import Claim
 from labs.data_quality.steps import CHARGES, flip_rate
 
 if TYPE_CHECKING:
-    from labs.data_quality.lab import DataQualityParams
+    from labs.data_quality.params import DataQualityParams
 
 
 def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:

@@ -18,7 +18,7 @@ from labs.common.tracking import RunRecord
 from labs.data_quality.steps import CHARGES, flip_rate
 
 if TYPE_CHECKING:
-    from labs.data_quality.lab import DataQualityParams
+    from labs.data_quality.params import DataQualityParams
 
 
 def factor_table(

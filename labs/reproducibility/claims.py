@@ -11,7 +11,7 @@ from labs.reproducibility.pipeline import ReproSteps
 from labs.reproducibility.rebuild import REQUIRED_TAGS, Rebuild
 
 if TYPE_CHECKING:
-    from labs.reproducibility.lab import ReproducibilityParams
+    from labs.reproducibility.params import ReproducibilityParams
 
 # What the run must record, beyond the rebuild's tags: environment, platform, params, seed.
 RECORDED = (*REQUIRED_TAGS, "git_dirty", "requirements_lock_sha256", "python", "platform",

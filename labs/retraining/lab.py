@@ -26,7 +26,7 @@ from labs.common.catalogue import topic
 from labs.common.registry import CHAMPION, AliasMove, read_audit_log
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.common.tracking import RunRecord, configure_tracking, log_run_record
-from labs.retraining.report import format_months, plot_months, write_months
+from labs.retraining.report import Month, format_months, plot_months, write_months
 from labs.retraining.steps import RetrainConfig, run_retraining
 
 QUESTION = topic("retraining").question
@@ -49,22 +49,6 @@ class RetrainingLabParams:
             raise ValueError(
                 f"retraining_lab.bad_label_noise must be in (0, 0.5], got {self.bad_label_noise!r}"
             )
-
-
-@dataclass(frozen=True)
-class Month:
-    """One month's run: what the pipeline saw and decided."""
-
-    month: int
-    story: str
-    action: str
-    reasons: list[str]
-    champion_before: str | None
-    champion_after: str | None
-    challenger: str | None
-    champion_auc_on_batch: float | None
-    champion_score: float | None
-    challenger_score: float | None
 
 
 def run(

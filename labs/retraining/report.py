@@ -4,19 +4,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from labs.common.tables import text_table
-
-if TYPE_CHECKING:
-    from labs.retraining.lab import Month
 
 ACTION_LABELS = {"promoted": "PROMOTE", "kept": "KEEP (challenger worse)", "skipped": "no trigger"}
 CHAMPION_SERIES = "champion ROC-AUC on the month's labelled data"
 PROMOTED_SERIES = "challenger (holdout), promoted"
 REJECTED_SERIES = "challenger (holdout), rejected"
+
+
+@dataclass(frozen=True)
+class Month:
+    """One month's run: what the pipeline saw and decided."""
+
+    month: int
+    story: str
+    action: str
+    reasons: list[str]
+    champion_before: str | None
+    champion_after: str | None
+    challenger: str | None
+    champion_auc_on_batch: float | None
+    champion_score: float | None
+    challenger_score: float | None
 
 
 def write_months(months: Sequence[Month], path: Path) -> Path:

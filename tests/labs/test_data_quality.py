@@ -11,7 +11,8 @@ import pytest
 from labs.common.catalogue import topic
 from labs.common.plots import read_drawing
 from labs.common.results import LabResult, finish, read_summary
-from labs.data_quality.lab import DataQualityParams, run
+from labs.data_quality.lab import run
+from labs.data_quality.params import DataQualityParams
 
 SMALL = DataQualityParams(
     train_rows=1200,

@@ -19,7 +19,8 @@ from labs.common.plots import read_drawing
 from labs.common.results import finish, read_summary
 from labs.common.tracking import configure_tracking
 from labs.reproducibility.hazards import dot_under_threads, set_orders, summation_orders
-from labs.reproducibility.lab import EXPERIMENT, ReproducibilityParams, run
+from labs.reproducibility.lab import EXPERIMENT, run
+from labs.reproducibility.params import ReproducibilityParams
 from labs.reproducibility.pipeline import dependent_stages, set_param
 from labs.reproducibility.rebuild import NotRebuildableError, rebuild_run
 from labs.reproducibility.scratch import PREFIX, dvc_cache_dir, lock_outs, md5_file
