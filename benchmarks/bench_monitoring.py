@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from httptiming import summary, time_requests
+from httptiming import register_champion, summary, time_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = 1000  # per server, after warm-up
@@ -35,25 +35,6 @@ WARMUP = 50
 MODEL_NAME = "bench-monitoring"
 GOAL_RATIO, GOAL_P99_MS = 3.0, 10.0
 LOAD_REQUESTS = 450  # the lab's month: 30 days × 300 rows / 20 rows per request
-
-
-def register_model() -> tuple[str, dict]:
-    """Train the churn model, register it, point ``champion`` at it; return URI and a row."""
-    import mlflow
-
-    from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
-    from labs.common.model import TrainParams, train_model
-    from labs.common.registration import register_version
-    from labs.common.registry import promote
-    from labs.common.tracking import audit_log_path
-
-    frame = make_churn_data(3000, seed=1)
-    model = train_model(frame, TrainParams())
-    client = mlflow.MlflowClient()
-    version, _ = register_version(client, MODEL_NAME, model, experiment="bench-monitoring")
-    promote(client, MODEL_NAME, version, reason="benchmark", audit_log=audit_log_path())
-    row = frame[list(FEATURES)].astype({c: str for c in CATEGORICAL_FEATURES}).iloc[0]
-    return f"models:/{MODEL_NAME}@champion", {k: _plain(v) for k, v in row.items()}
 
 
 @contextlib.contextmanager
@@ -119,7 +100,7 @@ def main() -> int:
         # A throw-away MLflow store: the benchmark leaves no runs or models in the user's.
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         print("Registering the churn model in a temporary MLflow store …", flush=True)
-        model_uri, row = register_model()
+        model_uri, (row,) = register_champion(MODEL_NAME, 1)
         print("Starting both servers (ours, mlflow models serve) …", flush=True)
         ours_body = {"rows": [row]}
         mlflow_body = {"dataframe_records": [row]}
@@ -193,10 +174,6 @@ def main() -> int:
     (out / "monitoring.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"written: {out / 'monitoring.json'}")
     return 0
-
-
-def _plain(value: object) -> object:
-    return value.item() if hasattr(value, "item") else value
 
 
 if __name__ == "__main__":

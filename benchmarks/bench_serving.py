@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from httptiming import summary, time_requests
+from httptiming import register_champion, summary, time_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = {"one row": 1000, "50 rows": 400}  # per server, after warm-up
@@ -74,25 +74,6 @@ async def predict(request: Request):
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-def register_model() -> tuple[str, list[dict]]:
-    """Train the churn model, register it, point ``champion`` at it; URI and 50 rows."""
-    import mlflow
-
-    from labs.common.data import CATEGORICAL_FEATURES, FEATURES, make_churn_data
-    from labs.common.model import TrainParams, train_model
-    from labs.common.registration import register_version
-    from labs.common.registry import promote
-    from labs.common.tracking import audit_log_path
-
-    frame = make_churn_data(3000, seed=1)
-    model = train_model(frame, TrainParams())
-    client = mlflow.MlflowClient()
-    version, _ = register_version(client, MODEL_NAME, model, experiment="bench-serving")
-    promote(client, MODEL_NAME, version, reason="benchmark", audit_log=audit_log_path())
-    rows = frame[list(FEATURES)].astype({c: str for c in CATEGORICAL_FEATURES}).head(50)
-    return f"models:/{MODEL_NAME}@champion", json.loads(rows.to_json(orient="records"))
 
 
 def compare_servers(clients: dict, bodies: dict[str, bytes]) -> dict[str, dict[str, dict]]:
@@ -159,7 +140,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         print("Registering the churn model in a temporary MLflow store …", flush=True)
-        model_uri, rows = register_model()
+        model_uri, rows = register_champion(MODEL_NAME, 50)
         bodies = {
             "one row": json.dumps({"rows": rows[:1]}).encode(),
             "50 rows": json.dumps({"rows": rows}).encode(),
