@@ -296,10 +296,9 @@ def test_concurrent_retrain_runs_on_the_pool_keep_the_registry_invariants(stack)
     print(f"concurrent retrains: {states}; versions {versions}; aliases {aliases}")
     print(f"champion moves (from, to), in order: {promotions}")
     # No lost promotion: each move starts where the one before it ended, or repeats that very
-    # move — the two identical runs may both read the old champion and both move it to their
-    # (one) version, seen here as (1, 2), (1, 2); the end state is the same. Two *different*
-    # versions moved from one base would lose a promotion; the registry does not serialise
-    # promotions across processes (only registration has a lock), so this checks it.
+    # move (the two identical runs share one version). Promotion is a compare-and-set under
+    # the registry's lock (a file lock: the stack's workers share this machine); two
+    # *different* versions moved from one base would mean that lock failed.
     assert promotions and promotions[0][0] is None and promotions[-1][1] == str(champion)
     for before, after in zip(promotions, promotions[1:], strict=False):
         assert after[0] == before[1] or after == before, promotions
