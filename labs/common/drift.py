@@ -222,7 +222,6 @@ def _evidently_report(
         for c, (method, order) in tested.items()
         if method == ORDERED and order is not None
     }
-    reference, current = reference.astype(ordered), current.astype(ordered)
     definition = DataDefinition(
         numerical_columns=list(numeric),
         categorical_columns=list(categorical),
@@ -250,8 +249,8 @@ def _evidently_report(
         # Evidently's widgets divide by zero on a constant column; the test itself is fine.
         warnings.simplefilter("ignore", RuntimeWarning)
         return Report(presets, include_tests=True).run(
-            Dataset.from_pandas(current[passed_on], data_definition=definition),
-            Dataset.from_pandas(reference[passed_on], data_definition=definition),
+            Dataset.from_pandas(current[passed_on].astype(ordered), data_definition=definition),
+            Dataset.from_pandas(reference[passed_on].astype(ordered), data_definition=definition),
         )
 
 
