@@ -3,6 +3,12 @@
 It prints the question first, loads the lab's ``params.yaml`` section strictly, runs the lab
 with timestamped progress, writes the contract-v2 summary and prints it. Exit codes: 0 every
 claim holds, 1 a claim fails, 2 a typed refusal (one readable line), 130 on Ctrl-C or SIGTERM.
+
+The same door runs the lab's counterfactuals (:mod:`labs.common.counterfactuals`):
+``--list-counterfactuals``; ``--counterfactual NAME`` runs the lab with one of them substituted
+(its report goes to ``reports/<topic>/counterfactuals/NAME/``, the real summary is untouched;
+exit 0 when every claim it names turned ✗, 1 otherwise); ``--audit [--json FILE]`` runs the
+lab as it is and under each counterfactual on small parameters (``make claims-audit``).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from labs.common.counterfactuals import LabCounterfactuals
 from labs.common.errors import Refusal
-from labs.common.results import LabResult, finish, stamp
+from labs.common.results import LabResult, finish, format_summary, stamp
 
 EXIT_PASSED, EXIT_CLAIM_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -26,6 +33,7 @@ def lab_main(
     section: str,
     params_cls: type,
     run: Callable[..., LabResult],
+    counterfactuals: LabCounterfactuals | None = None,
     argv: list[str] | None = None,
 ) -> int:
     """The body of every ``python -m labs.<topic> [-v]``: the question first, parameters from
@@ -35,11 +43,37 @@ def lab_main(
     Exit 0 if every claim holds, 1 if one fails, 2 with one readable line for any typed
     :class:`~labs.common.errors.Refusal` (bad params, a registry move refused, an untrusted
     model), 130 on Ctrl-C (a lab stops what it started in its own ``finally`` blocks).
-    Library chatter (INFO logs, warnings) is off unless ``-v``.
+    Library chatter (INFO logs, warnings) is off unless ``-v``. The counterfactual options
+    are described in the module's docstring.
     """
-    args = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in args or "--verbose" in args
-    with contextlib.nullcontext() if verbose else quiet_libraries():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m labs.{topic}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="library logs and warnings")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--counterfactual", metavar="NAME", help="run with one counterfactual")
+    group.add_argument("--audit", action="store_true", help="every counterfactual, small params")
+    group.add_argument("--list-counterfactuals", action="store_true")
+    parser.add_argument("--json", type=Path, help="with --audit: write the audit here")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    wants_cf = args.counterfactual or args.audit or args.list_counterfactuals
+    if wants_cf and counterfactuals is None:
+        print(f"lab {topic}: names no counterfactuals", file=sys.stderr)
+        return EXIT_REFUSED
+    with contextlib.nullcontext() if args.verbose else quiet_libraries():
+        if args.list_counterfactuals:
+            assert counterfactuals is not None
+            for c in counterfactuals.counterfactuals:
+                print(f"{c.name:<36} breaks {', '.join(c.breaks)}\n    {c.title}: {c.story}")
+            return EXIT_PASSED
+        if args.audit:
+            assert counterfactuals is not None
+            return _audit(topic, section, params_cls, counterfactuals, args.json)
+        if args.counterfactual:
+            assert counterfactuals is not None
+            return _run_counterfactual(
+                topic, section, params_cls, counterfactuals, args.counterfactual
+            )
         return _run_lab(topic, section, params_cls, run)
 
 
@@ -75,6 +109,93 @@ def _run_lab(topic: str, section: str, params_cls: type, run: Callable[..., LabR
     stamp(result, params=params, started=start)
     print()
     return finish(result, out_dir)
+
+
+def _run_counterfactual(
+    topic: str, section: str, params_cls: type, spec: LabCounterfactuals, name: str
+) -> int:
+    """The lab with one counterfactual substituted, on its ``params.yaml`` parameters."""
+    from labs.common.params import params_for
+    from labs.common.paths import reports_dir
+
+    try:
+        cf = spec.get(name)
+        params = params_for(params_cls, section)
+    except (Refusal, ValueError, TypeError) as err:
+        print(f"lab {topic}: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"Lab {topic} with the counterfactual {cf.name!r} — {cf.title}", flush=True)
+    print(f"  {cf.story}", flush=True)
+    start = time.perf_counter()
+
+    def echo(line: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f}s] {line}" if line else "", flush=True)
+
+    out_dir = reports_dir(topic) / "counterfactuals" / cf.name
+    try:
+        with interrupt_on_signals(), run_lock(reports_dir(topic), topic):
+            result = spec.run_with(cf, params, out_dir, echo=echo)
+    except Refusal as err:
+        print(f"lab {topic}: refused: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print(f"\nlab {topic}: interrupted; what it started was stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print()
+    print(format_summary(result))
+    held = [c for c in cf.breaks if result.claim(c).passed]
+    if held:
+        print(f"\nThe counterfactual was NOT caught: {', '.join(held)} still hold.")
+        return EXIT_CLAIM_FAILED
+    print(f"\nCaught: {', '.join(cf.breaks)} turned ✗ under {cf.name!r}, as they should.")
+    return EXIT_PASSED
+
+
+def _audit(
+    topic: str, section: str, params_cls: type, spec: LabCounterfactuals, json_path: Path | None
+) -> int:
+    """The lab as it is and under each counterfactual on the audit's small parameters, each
+    in a throw-away folder and MLflow store; one line per claim; 0 only if every claim holds as
+    it is and fails under each counterfactual that names it."""
+    import json
+    import os
+    import tempfile
+
+    from labs.common.counterfactuals import audit_lab, format_audit
+    from labs.common.params import params_for
+
+    try:
+        params = spec.small(params_for(params_cls, section))
+    except (Refusal, ValueError, TypeError) as err:
+        print(f"lab {topic}: error in params.yaml → {section}: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    start = time.perf_counter()
+
+    def echo(line: str) -> None:
+        print(f"[{time.perf_counter() - start:5.1f}s] {topic}: {line}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix=f"audit-{topic}-") as tmp:
+        # The audit's runs are not the user's: their MLflow runs and registered models go to a
+        # store that is deleted with the folder (unless the caller chose one).
+        saved = os.environ.get("MLFLOW_TRACKING_URI")
+        if not os.environ.get("LABS_AUDIT_KEEP_STORE"):
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        try:
+            with interrupt_on_signals():
+                audit = audit_lab(spec, params, Path(tmp), echo=echo)
+        except KeyboardInterrupt:
+            print(f"\nlab {topic}: audit interrupted; its runs were stopped.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            if saved is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = saved
+    print(format_audit([audit]))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(audit.to_dict(), indent=2) + "\n")
+    return EXIT_PASSED if audit.ok else EXIT_CLAIM_FAILED
 
 
 class Interrupted(KeyboardInterrupt):

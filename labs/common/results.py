@@ -32,18 +32,46 @@ KEY_LIBRARIES = (
 )  # fmt: skip
 
 
+# Every claim is shown able to fail: the printout and the evidence index say where.
+AUDIT_LINE = "each shown to fail under a counterfactual (`make claims-audit`)"
+
+
 class SummaryError(ValueError):
     """A ``summary.json`` that does not follow the contract (names the file and the problem)."""
 
 
+CLAIM_KINDS = ("measured", "model")
+# How a check that did not run is recorded: it fails its claim, it is never a ✓.
+NOT_CHECKED = "not_checked"
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One statement of the interview answer, with the numbers that decide it."""
+    """One statement of the interview answer, with the numbers that decide it.
+
+    ``kind`` says what the numbers are: ``measured`` (the lab observed them) or ``model``
+    (a calculation on stated inputs, e.g. a cost model on a price list; shown as such).
+    """
 
     id: str
     statement: str
     passed: bool
     measured: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "measured"
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be in {CLAIM_KINDS}, got {self.kind!r}")
+
+    @property
+    def checked(self) -> bool:
+        """False when the check behind the claim did not run (the claim then fails)."""
+        return NOT_CHECKED not in self.measured
+
+    @classmethod
+    def not_checked(cls, id: str, statement: str, why: str, **measured: Any) -> Claim:
+        """A claim whose check could not run (a tool missing, a timeout): ✗, with the reason."""
+        return cls(id, statement, passed=False, measured={NOT_CHECKED: why, **measured})
 
 
 @dataclass
@@ -135,6 +163,9 @@ def validate_summary(data: Any, *, source: str = "summary") -> None:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         raise SummaryError(f"{source}: {where}: {first.message}")
+    for c in data["claims"]:
+        if NOT_CHECKED in c["measured"] and c["passed"]:
+            raise SummaryError(f"{source}: claim {c['id']} was not checked but is marked passed")
     claimed = all(c["passed"] for c in data["claims"])
     if data["passed"] != claimed:
         raise SummaryError(f"{source}: passed={data['passed']} but the claims say {claimed}")
@@ -179,7 +210,7 @@ def read_summary(path: Path) -> Summary:
         lab=data["lab"],
         question=data["question"],
         passed=data["passed"],
-        claims=tuple(Claim(**c) for c in data["claims"]),
+        claims=tuple(Claim(**c) for c in data["claims"]),  # kind defaults to "measured"
         params=data["params"],
         artifacts=tuple(data["artifacts"]),
         mlflow=data["mlflow"],
@@ -227,12 +258,14 @@ def format_summary(result: LabResult) -> str:
     lines = [f"Lab {result.lab} — {result.question}", ""]
     for c in result.claims:
         mark = "✓" if c.passed else "✗"
-        lines.append(f"  {mark} {c.id}: {c.statement}")
+        tag = "" if c.checked else " [not checked]"
+        tag += " [model: a calculation on stated inputs]" if c.kind == "model" else ""
+        lines.append(f"  {mark} {c.id}{tag}: {c.statement}")
         numbers = ", ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items())
         if numbers:
             lines.append(f"      {numbers}")
     held = sum(c.passed for c in result.claims)
-    lines += ["", f"{held}/{len(result.claims)} claims hold."]
+    lines += ["", f"{held}/{len(result.claims)} claims hold; {AUDIT_LINE}."]
     if result.artifacts:
         lines.append("Look at:")
         lines += [f"  {a}" for a in result.artifacts]

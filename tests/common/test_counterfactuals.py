@@ -1,0 +1,173 @@
+"""Counterfactuals and the claims audit on a small lab whose claims are measured by running a
+real (tiny) detector: a claim holds as the lab is, fails under the counterfactual that names
+it, and the audit calls out a claim that cannot fail, has no counterfactual, or fails anyway."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labs.common.counterfactuals import (
+    CANNOT_FAIL,
+    FAILS,
+    FAILS_WITHOUT,
+    NO_COUNTERFACTUAL,
+    Counterfactual,
+    LabAudit,
+    LabCounterfactuals,
+    UnknownCounterfactual,
+    audit_lab,
+    format_audit,
+)
+from labs.common.entry import lab_main
+from labs.common.results import Claim, LabResult, read_summary
+
+
+@dataclass(frozen=True)
+class ToyParams:
+    rows: int = 2000
+    threshold: float = 3.0
+    shift: float = 1.0
+
+
+def mean_detector(reference: np.ndarray, current: np.ndarray, threshold: float) -> bool:
+    """Flags a shift of the mean by more than ``threshold`` standard errors."""
+    se = np.sqrt(reference.var() / len(reference) + current.var() / len(current))
+    return abs(current.mean() - reference.mean()) > threshold * se
+
+
+def detector_that_never_fires(reference: np.ndarray, current: np.ndarray, threshold: float) -> bool:
+    return False
+
+
+def toy_run(p: ToyParams, out_dir: Path, echo=print, *, detector=mean_detector) -> LabResult:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=p.rows)
+    same = [detector(reference, rng.normal(size=p.rows), p.threshold) for _ in range(50)]
+    shifted = detector(reference, rng.normal(p.shift, size=p.rows), p.threshold)
+    return LabResult(
+        lab="toy",
+        question="Can a toy detector fail?",
+        claims=[
+            Claim(
+                "catches_shift", "A shift of the mean is flagged.", shifted, {"flagged": shifted}
+            ),
+            Claim(
+                "few_false_alarms",
+                "At most 2 in 50 same-distribution batches are flagged.",
+                sum(same) <= 2,
+                {"false_alarms": sum(same)},
+            ),  # fmt: skip
+            Claim("always_true", "Holds whatever happens.", True, {"rows": p.rows}),
+        ],
+    )
+
+
+NEVER = Counterfactual(
+    "detector-never-fires", "the detector never fires", ("catches_shift",),
+    "the alert rule was commented out", components={"detector": detector_that_never_fires},
+)  # fmt: skip
+LOOSE = Counterfactual(
+    "threshold-too-low", "threshold of 0.1 standard errors", ("few_false_alarms",),
+    "every wiggle pages on-call", params={"threshold": 0.1},
+)  # fmt: skip
+
+
+def spec(*cfs: Counterfactual, **audit_params) -> LabCounterfactuals:
+    return LabCounterfactuals("toy", "toy", ToyParams, toy_run, cfs, audit_params)
+
+
+def verdicts(audit: LabAudit) -> dict[str, str]:
+    return {c.claim: c.verdict for c in audit.claims}
+
+
+def test_audit_shows_each_claim_failing_and_calls_out_the_one_that_cannot(tmp_path: Path) -> None:
+    always = Counterfactual("no-rows", "tiny batches", ("always_true",), "...", params={"rows": 30})
+    audit = audit_lab(spec(NEVER, LOOSE, always), ToyParams(), tmp_path)
+    assert audit.runs["(as is)"] == {
+        "catches_shift": True,
+        "few_false_alarms": True,
+        "always_true": True,
+    }
+    assert audit.runs["detector-never-fires"]["catches_shift"] is False
+    assert audit.runs["threshold-too-low"]["few_false_alarms"] is False
+    assert verdicts(audit) == {
+        "catches_shift": FAILS, "few_false_alarms": FAILS, "always_true": CANNOT_FAIL,
+    }  # fmt: skip
+    assert not audit.ok
+    text = format_audit([audit])
+    assert "toy:always_true" in text and "CANNOT FAIL (held under no-rows)" in text
+    assert text.splitlines()[-1] == "2/3 claims fail under a counterfactual"
+
+
+def test_a_claim_without_counterfactual_and_one_failing_as_is_are_not_evidence(
+    tmp_path: Path,
+) -> None:
+    audit = audit_lab(spec(NEVER), ToyParams(shift=0.0), tmp_path)
+    assert verdicts(audit) == {
+        "catches_shift": FAILS_WITHOUT,  # no shift: it fails as is, so its ✗ proves nothing
+        "few_false_alarms": NO_COUNTERFACTUAL,
+        "always_true": NO_COUNTERFACTUAL,
+    }
+    assert not audit.ok
+
+
+def test_a_crashing_counterfactual_is_an_error_not_a_failure(tmp_path: Path) -> None:
+    def boom(*args):
+        raise RuntimeError("broken beyond measuring")
+
+    crash = Counterfactual(
+        "crash", "crash", ("catches_shift",), "...", components={"detector": boom}
+    )
+    audit = audit_lab(spec(crash, LOOSE), ToyParams(), tmp_path)
+    assert audit.errors == ["crash: crashed: RuntimeError: broken beyond measuring"]
+    assert verdicts(audit)["catches_shift"] == CANNOT_FAIL and not audit.ok
+    assert LabAudit.from_dict(json.loads(json.dumps(audit.to_dict()))).to_dict() == audit.to_dict()
+
+
+def test_counterfactuals_are_checked_when_declared() -> None:
+    with pytest.raises(ValueError, match="unknown parameters"):
+        spec(Counterfactual("x", "x", ("a",), "...", params={"tresh": 1}))
+    with pytest.raises(ValueError, match="breaks no claim"):
+        Counterfactual("x", "x", (), "...", params={"rows": 1})
+    with pytest.raises(ValueError, match="changes no parameter"):
+        Counterfactual("x", "x", ("a",), "...")
+    with pytest.raises(UnknownCounterfactual, match="it has: detector-never-fires"):
+        spec(NEVER).get("nope")
+
+
+@pytest.fixture
+def toy_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "params.yaml").write_text("toy:\n  rows: 2000\n  threshold: 3.0\n  shift: 1.0\n")
+    monkeypatch.setenv("LABS_ROOT", str(tmp_path))
+    from labs.common import catalogue
+
+    monkeypatch.setattr(
+        catalogue, "topic", lambda _: type("T", (), {"question": "Can a toy detector fail?"})
+    )
+    return tmp_path
+
+
+def test_the_lab_door_runs_one_counterfactual_and_the_audit(toy_project: Path, capsys) -> None:
+    s = spec(NEVER, LOOSE, rows=500)
+    argv = ["--counterfactual", "detector-never-fires"]
+    assert lab_main("toy", "toy", ToyParams, toy_run, s, argv=argv) == 0
+    out = capsys.readouterr().out
+    assert "✗ catches_shift" in out and "Caught: catches_shift turned ✗" in out
+    broken = toy_project / "reports" / "toy"
+    assert not (broken / "summary.json").exists()  # the real summary is not overwritten
+    target = toy_project / "audit.json"
+    assert (
+        lab_main("toy", "toy", ToyParams, toy_run, s, argv=["--audit", "--json", str(target)]) == 1
+    )
+    audit = LabAudit.from_dict(json.loads(target.read_text()))
+    assert verdicts(audit)["always_true"] == NO_COUNTERFACTUAL
+    assert audit.runs["(as is)"]  # ran on the audit's small parameters
+    assert lab_main("toy", "toy", ToyParams, toy_run, s, argv=["--counterfactual", "nope"]) == 2
+    assert lab_main("toy", "toy", ToyParams, toy_run, None, argv=["--audit"]) == 2
+    assert lab_main("toy", "toy", ToyParams, toy_run, s, argv=[]) == 0
+    assert read_summary(broken / "summary.json").claim("catches_shift").passed
