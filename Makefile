@@ -187,10 +187,13 @@ stack-status: ## What of the team stack runs and answers (python -m pipelines.st
 	@$(BIN)/python -m pipelines.stack status
 
 REPORT_PORT ?= 8000
-.PHONY: labs index report-serve
+.PHONY: labs index report-serve claims-audit
 
 labs: setup ## Run every ready lab (progress, time per lab, failures listed at the end), then build the evidence index
 	$(BIN)/python -m labs.index.cli run
+
+claims-audit: setup ## Show every claim can fail: each lab as it is, then under each counterfactual (LABS="drift cicd" for some); ≤ 10 min
+	$(BIN)/python -m labs.index.cli audit $(LABS)
 
 index: $(VENV_STAMP) ## Build reports/index.html, the evidence index, from the labs' summary.json files
 	$(BIN)/python -m labs.index.cli build

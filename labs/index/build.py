@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from labs.common.catalogue import GROUP_TITLES, TOPICS, Topic
 from labs.common.paths import project_root
-from labs.common.results import Claim, Summary, SummaryError, read_summary
+from labs.common.results import AUDIT_LINE, NOT_CHECKED, Claim, Summary, SummaryError, read_summary
 from labs.index.content import BACKED_BY, FOLLOW_UPS, SEED_ORDER, FollowUp
 from labs.index.freshness import GitCheckout, stale_reasons
 
@@ -118,7 +118,11 @@ def build_index(
                 passed = backing.summary.passed if backing.summary else None
                 card.backed_by.append(Backing(backing.topic, why, backing.kind, passed))
     ordered = list(cards.values())
-    html = render(ordered, head=checkout.head(), now=now or datetime.now(UTC))
+    from labs.index.audit import read_audit
+
+    html = render(
+        ordered, head=checkout.head(), now=now or datetime.now(UTC), audit=read_audit(root)
+    )
     path = reports / INDEX_NAME
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -209,8 +213,11 @@ def read_follow_ups(readme: Path) -> tuple[FollowUp, ...]:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def render(cards: list[Card], *, head: str | None, now: datetime) -> str:
-    """The page for ``cards`` (Jinja2, every value escaped)."""
+def render(
+    cards: list[Card], *, head: str | None, now: datetime, audit: dict[str, Any] | None = None
+) -> str:
+    """The page for ``cards`` (Jinja2, every value escaped); ``audit`` is the last
+    ``make claims-audit`` (which counterfactual breaks each claim), if there is one."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -240,14 +247,28 @@ def render(cards: list[Card], *, head: str | None, now: datetime) -> str:
         "broken": sum(c.kind == "broken" for c in cards),
         "failed": sum(bool(c.summary and not c.summary.passed) for c in evidence),
     }
+    verdicts = {
+        (lab, c["claim"]): c
+        for lab, result in (audit or {}).get("labs", {}).items()
+        for c in result.get("claims", [])
+    }
+    if audit:
+        audit = {**audit, "when": datetime.fromisoformat(audit["generated_at"])}
     return env.get_template("index.html.j2").render(
-        groups=groups, totals=totals, head=head, now=now, claim_numbers=claim_numbers
+        groups=groups,
+        totals=totals,
+        head=head,
+        now=now,
+        claim_numbers=claim_numbers,
+        audit=audit,
+        audited=lambda lab, claim: verdicts.get((lab, claim)),
+        AUDIT_LINE=AUDIT_LINE,
     )
 
 
 def claim_numbers(claim: Claim) -> list[tuple[str, str]]:
     """A claim's measurements as (name, formatted value) pairs, in the lab's order."""
-    return [(str(k), format_value(v)) for k, v in claim.measured.items()]
+    return [(str(k), format_value(v)) for k, v in claim.measured.items() if k != NOT_CHECKED]
 
 
 def format_value(value: Any) -> str:

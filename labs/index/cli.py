@@ -1,5 +1,5 @@
-"""``python -m labs.index.cli run | build | serve`` — behind ``make labs``, ``make index`` and
-``make report-serve``.
+"""``python -m labs.index.cli run | build | serve | audit`` — behind ``make labs``, ``make index``,
+``make report-serve`` and ``make claims-audit``.
 
 (Not ``labs/index/__main__.py``: a ``__main__`` marks a lab package, and this is not a lab.)
 """
@@ -50,12 +50,27 @@ def run(only: list[str]) -> int:
     return code or built
 
 
+def audit(only: list[str]) -> int:
+    """Audit every ready lab's counterfactuals (or ``only`` these); 1 if a claim cannot fail."""
+    from labs.index.audit import run_audit
+
+    topics = [topic(t) for t in only] if only else ready_labs()
+    print(f"Claims audit of {len(topics)} labs: {', '.join(t.id for t in topics)}", flush=True)
+    try:
+        return run_audit(topics)
+    except KeyboardInterrupt:
+        print("\nclaims-audit: interrupted; the running lab was stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labs.index.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="run every ready lab, then build the index")
     run_cmd.add_argument("labs", nargs="*", help="only these labs (default: every ready lab)")
     commands.add_parser("build", help="build reports/index.html from the summaries")
+    audit_cmd = commands.add_parser("audit", help="show every claim failing under a counterfactual")
+    audit_cmd.add_argument("labs", nargs="*", help="only these labs (default: every ready lab)")
     serve_cmd = commands.add_parser("serve", help="serve reports/ on 127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
@@ -63,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.labs)
     if args.command == "build":
         return build()
+    if args.command == "audit":
+        return audit(args.labs)
     from labs.index.serve import serve
 
     build()  # what is served is current: fresh stale marks, newest summaries

@@ -57,8 +57,13 @@ def run_labs(
     command: Callable[[Topic], list[str]] = lab_command,
     root: Path | None = None,
     console: object | None = None,
+    log_name: Path = Path("{topic}") / "run.log",
+    describe: Callable[[LabRun], str] = lambda run: run.outcome,
 ) -> list[LabRun]:
     """Run each lab in turn with a progress display; keep going past failures.
+
+    Each run's output goes to ``reports/<log_name>`` (``{topic}`` is the lab); ``describe``
+    words how a run ended on its progress line.
 
     Ctrl-C stops the running lab (it stops what it started) and the remaining ones are skipped;
     :class:`KeyboardInterrupt` propagates after the lab's process group is gone.
@@ -87,7 +92,7 @@ def run_labs(
         overall = progress.add_task("labs", total=len(topics))
         for topic in topics:
             progress.update(overall, description=f"lab {topic.id}")
-            log = root / "reports" / topic.id / "run.log"
+            log = root / "reports" / str(log_name).format(topic=topic.id)
             log.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
             returncode = _run_one(command(topic), log, root)
@@ -95,7 +100,7 @@ def run_labs(
             runs.append(lab)
             progress.advance(overall)
             mark = "[green]✓[/]" if lab.ok else "[red]✗[/]"
-            out.print(f"{mark} {topic.id:<16} {lab.duration_s:6.1f} s  {lab.outcome}")
+            out.print(f"{mark} {topic.id:<16} {lab.duration_s:6.1f} s  {describe(lab)}")
             if lab.returncode == 130:
                 raise KeyboardInterrupt
     return runs

@@ -117,6 +117,47 @@ def test_a_failing_claim_is_marked_and_counted(project: Path, write_lab) -> None
     assert "1/2 claims hold" in totals and "1 lab with a failing claim" in totals
 
 
+def test_model_and_unchecked_claims_and_the_audit_verdicts_are_shown(
+    project: Path, write_lab
+) -> None:
+    from labs.common.counterfactuals import ClaimAudit, LabAudit
+    from labs.index.audit import AUDIT_FILE, write_audit
+
+    write_lab(
+        "versioning",
+        claims=[
+            Claim("rollback_exact", "Rollback reproduces the metric.", True, {"delta": 0.0}),
+            Claim("cheaper", "Spot is cheaper.", True, {"usd": 1.5}, kind="model"),
+            Claim.not_checked("lock_ok", "The lock reproduces.", "uv not found"),
+        ],
+    )
+    doc = page(project)
+    totals = doc.find("p", id="totals")
+    assert totals.find("span", data_audit="none").text().endswith("— not run here yet")
+    versioning = card(doc, "versioning")
+    assert versioning.find("span", data_claim_kind="model") is not None
+    unchecked = versioning.find("li", data_claim="lock_ok")
+    assert "fail" in unchecked.classes and "uv not found" in unchecked.text()
+    audit = LabAudit(
+        "versioning",
+        [
+            ClaimAudit("versioning", "rollback_exact", ("rollback-to-wrong-version",), True, ()),
+            ClaimAudit("versioning", "cheaper", ("free-spot",), True, ("free-spot",)),
+        ],
+        {},
+        [],
+        2.0,
+    )
+    write_audit([audit], [], 2.0, project / AUDIT_FILE)
+    doc = page(project)
+    assert doc.find("span", data_audit="bad").find("strong").text() == "1"
+    versioning = card(doc, "versioning")
+    fails = versioning.find("li", data_claim="rollback_exact").find("span", data_could_fail="fails")
+    assert fails.text() == "fails under rollback-to-wrong-version"
+    held = versioning.find("li", data_claim="cheaper").find("span", data_could_fail="cannot-fail")
+    assert "cannot fail" in held.text()
+
+
 def test_ready_but_not_run_planned_and_answer_only_cards(project: Path, monkeypatch) -> None:
     import dataclasses
 
