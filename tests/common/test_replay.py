@@ -128,7 +128,13 @@ def test_clients_run_concurrently_and_never_more_than_asked(server) -> None:
     )
     assert 2 <= in_flight <= 4
     assert {r.client for r in records} <= {0, 1, 2, 3}
-    assert result.wall_s < 16 * 0.060 * 0.75  # well under the serial time
+    # overlapping requests, counted: most requests start while another is in flight (served
+    # one at a time, none would)
+    overlapping = sum(
+        any(o is not r and o.started_at <= r.started_at < o.finished_at for o in records)
+        for r in records
+    )
+    assert overlapping >= len(records) // 2
     assert all(r.response is None for r in records)
 
 

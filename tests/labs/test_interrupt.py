@@ -55,9 +55,7 @@ def test_ctrl_c_stops_the_lab_cleanly(
                 break
         time.sleep(0.5)
         os.kill(process.pid, signal.SIGINT)
-        started = time.monotonic()
-        _, err = process.communicate(timeout=30)
-        seconds = time.monotonic() - started
+        _, err = process.communicate(timeout=30)  # a hang guard: a lab that ignores ^C hangs
     finally:
         stop_process_group(process, grace=5)
     assert process.returncode == 130, err[-2000:]
@@ -73,4 +71,3 @@ def test_ctrl_c_stops_the_lab_cleanly(
         ["ps", "-o", "pid,stat,args", "-g", str(process.pid)], capture_output=True, text=True
     ).stdout
     assert not _group_alive(process.pid), f"processes the lab started outlived it:\n{left}"
-    assert seconds < 30
