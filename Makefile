@@ -117,8 +117,10 @@ test-matrix: ## The suite on every installed Python 3.11–3.13, one venv each (
 	  $(MAKE) VENV=.venv-$$v PYTHON=$$py test || failed="$$failed $$v"; \
 	done; test -z "$$failed" || { echo "test-matrix: failed on$$failed"; exit 1; }
 
-bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json)
-	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+bench: setup ## Benchmarks: time and size things, print figures (reports/bench/*.json); fails if a goal is missed
+	@failed=""; for script in benchmarks/bench_*.py; do echo "== $$script"; \
+	  $(BIN)/python $$script || failed="$$failed $$(basename $$script .py)"; done; \
+	test -z "$$failed" || { echo "bench: missed a goal or failed:$$failed"; exit 1; }
 
 # --- CI: the same stages as .github/workflows/ml.yml (labs/cicd/ci.py) ------------------
 

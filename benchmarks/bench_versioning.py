@@ -89,7 +89,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "versioning.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"written: {out / 'versioning.json'}")
-    return 0 if figures["passed"] else 1
+    missed = figures["lab_wall_s"] > GOAL_S
+    return 0 if figures["passed"] and not missed else 1  # a missed goal fails `make bench`
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_lab_wall(topic: str, goal_s: float = 60.0) -> int:
-    """Run the lab once, print its phases and wall time against ``goal_s``; 0, or exit with
-    the lab's output if it failed."""
+    """Run the lab once, print its phases and wall time against ``goal_s``; 0 if the goal is
+    met, 1 if it is missed, or exit with the lab's output if it failed."""
     python = str(ROOT / ".venv" / "bin" / "python")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix=f"bench-{topic}-") as tmp:
@@ -50,4 +50,4 @@ def bench_lab_wall(topic: str, goal_s: float = 60.0) -> int:
     }
     (out / f"{topic}.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"written: {out / f'{topic}.json'}")
-    return 0
+    return 0 if wall <= goal_s else 1
