@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labs.common.results import Claim, LabResult, finish, format_summary, write_summary
+from labs.common.results import (
+    Claim,
+    LabResult,
+    SummaryError,
+    finish,
+    format_summary,
+    read_summary,
+    validate_summary,
+    write_summary,
+)
 
 
 def make_result(*passed: bool) -> LabResult:
@@ -22,6 +31,28 @@ def make_result(*passed: bool) -> LabResult:
         artifacts=["reports/demo/plot.png"],
         mlflow={"experiment": "lab-demo", "run_id": "abc123"},
     )
+
+
+def test_a_check_that_did_not_run_fails_its_claim_and_a_model_claim_says_so(
+    tmp_path: Path, capsys
+) -> None:
+    unchecked = Claim.not_checked("lock", "The lock reproduces.", "uv timed out after 60 s")
+    model = Claim("cheaper", "Spot is cheaper, on the price list.", True, {"usd": 1.0}, "model")
+    result = LabResult("demo", "Does the contract hold?", [unchecked, model])
+    assert not unchecked.passed and not unchecked.checked and not result.passed
+    assert finish(result, tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "✗ lock [not checked]" in out and "not_checked=uv timed out after 60 s" in out
+    assert "✓ cheaper [model: a calculation on stated inputs]" in out
+    back = read_summary(tmp_path / "summary.json")
+    assert back.claim("cheaper").kind == "model" and not back.claim("lock").checked
+    data = json.loads((tmp_path / "summary.json").read_text())
+    data["claims"][0]["passed"] = True  # a check that did not run may never be a ✓
+    data["passed"] = False
+    with pytest.raises(SummaryError, match="claim lock was not checked but is marked passed"):
+        validate_summary(data)
+    with pytest.raises(ValueError, match="kind must be in"):
+        Claim("x", "x", True, {"n": 1}, kind="guess")
 
 
 def test_summary_json_has_the_documented_shape(tmp_path: Path) -> None:
@@ -40,6 +71,7 @@ def test_summary_json_has_the_documented_shape(tmp_path: Path) -> None:
         "statement": "statement 0",
         "passed": True,
         "measured": {"rate": 0.25, "n": 7},
+        "kind": "measured",
     }
     assert data["claims"][1]["passed"] is False
     assert data["artifacts"] == ["reports/demo/plot.png"]
@@ -61,7 +93,7 @@ def test_exit_code_is_nonzero_when_a_claim_fails(tmp_path, capsys, passed, code)
     assert "✓ claim_0" in out
     assert ("✗ claim_1" in out) is (code == 1)
     assert "rate=0.25" in out and "lab-demo" in out
-    assert f"{sum(passed)}/2 claims hold." in out
+    assert f"{sum(passed)}/2 claims hold; each shown to fail under a counterfactual" in out
 
 
 def test_a_lab_without_claims_is_an_error(tmp_path: Path) -> None:
