@@ -5,6 +5,7 @@ the same measurement on a broken one."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -74,9 +75,11 @@ def erase_everywhere(
     encrypted["training"].write_bytes(cipher.encrypt(kept, key))
     plain = warehouse.with_name("predlog-plain.sqlite")
     plain.write_bytes(cipher.decrypt(encrypted["predlog"].read_bytes(), key))
-    with sqlite3.connect(plain) as conn:
+    # The serving app's log is in WAL mode: only closing the (last) connection checkpoints
+    # the delete into the file we encrypt — read it before and the rows are still there.
+    with contextlib.closing(sqlite3.connect(plain)) as conn:
         conn.execute("DELETE FROM predictions WHERE request_id = ?", (victim,))
-    with sqlite3.connect(plain) as conn:
+        conn.commit()
         conn.execute("VACUUM")
     encrypted["predlog"].write_bytes(cipher.encrypt(plain.read_bytes(), key))
     plain.unlink()
@@ -107,7 +110,7 @@ def erase_customer(
 
     def predlog_rows() -> tuple[int, int]:
         plain.write_bytes(cipher.decrypt(encrypted["predlog"].read_bytes(), key))
-        with sqlite3.connect(plain) as conn:
+        with contextlib.closing(sqlite3.connect(plain)) as conn:
             mine = conn.execute("SELECT COUNT(*) FROM predictions WHERE request_id = ?", (victim,))
             total = conn.execute("SELECT COUNT(*) FROM predictions")
             counts = mine.fetchone()[0], total.fetchone()[0]
