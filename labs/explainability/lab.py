@@ -12,8 +12,9 @@ little, age not at all. We add two columns a real data set might hold:
 We train an honest forest (without the leak) and a leaky one (with it), and check:
 
 1. SHAP (exact tree SHAP, explained on the pipeline's transformed data and mapped back to the
-   raw columns) adds up — base value + contributions = the model's output, row by row — ranks
-   the generator's strongest driver first, and explains one customer (a waterfall).
+   raw columns by us) is mapped right — it adds up to the pipeline's own output, row by row,
+   and each driver's values are explained by that driver's own value — ranks the generator's
+   strongest driver first, and explains one customer (a waterfall).
 2. Permutation importance on the holdout agrees with SHAP on the top features; impurity (MDI)
    importance ranks the pure-noise code high, permutation puts it at ≈ 0.
 3. The leak dominates every explanation and a simple check flags it, and nothing in the honest
