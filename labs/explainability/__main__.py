@@ -4,7 +4,10 @@ explainability."""
 import sys
 
 from labs.common.entry import lab_main
+from labs.explainability.counterfactuals import COUNTERFACTUALS
 from labs.explainability.lab import ExplainabilityParams, run
 
 if __name__ == "__main__":
-    sys.exit(lab_main("explainability", "explainability", ExplainabilityParams, run))
+    sys.exit(
+        lab_main("explainability", "explainability", ExplainabilityParams, run, COUNTERFACTUALS)
+    )

@@ -8,6 +8,7 @@ SHAP, permutation importance on the holdout, and impurity (MDI) importance — a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,6 @@ from sklearn.preprocessing import OneHotEncoder
 from labs.common.data import (
     CATEGORICAL_FEATURES,
     FEATURES,
-    NUMERIC_FEATURES,
     TARGET,
     churn_probability,
     make_churn_data,
@@ -51,9 +51,17 @@ class Explanation:
         """|base value + sum of contributions − model output| per row."""
         return np.abs(self.base_value + self.values.sum(axis=1) - self.output)
 
-    def global_importance(self) -> dict[str, float]:
-        """Mean |contribution| per column over the explained rows."""
-        return dict(zip(self.columns, np.abs(self.values).mean(axis=0).tolist(), strict=True))
+    def global_importance(
+        self, summary: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> dict[str, float]:
+        """Per column, ``summary`` of its contributions over the explained rows (mean |value|)."""
+        per_column = (summary or mean_abs)(self.values)
+        return dict(zip(self.columns, np.asarray(per_column).tolist(), strict=True))
+
+
+def mean_abs(values: np.ndarray) -> np.ndarray:
+    """Global importance: mean |SHAP value| per column (signs cancel otherwise)."""
+    return np.abs(values).mean(axis=0)
 
 
 def make_frames(
@@ -78,9 +86,11 @@ def make_frames(
 
 
 def columns_for(leaky: bool) -> list[str]:
-    """The model's raw input columns: the generator's features, the noise code, maybe the leak."""
-    numeric = [*NUMERIC_FEATURES, NOISE, *([LEAK] if leaky else [])]
-    return numeric + list(CATEGORICAL_FEATURES)
+    """The model's raw input columns in the data's own order: the generator's features (numbers,
+    then categories), the noise code, maybe the leak. The pipeline's one-hot step outputs
+    them in another order (all numbers first): mapping SHAP values back must follow *its*
+    order (:func:`original_columns`)."""
+    return [*FEATURES, NOISE, *([LEAK] if leaky else [])]
 
 
 def build_forest(
@@ -104,7 +114,7 @@ def build_forest(
     return Pipeline([("preprocess", preprocess), ("classifier", forest)])
 
 
-def original_columns(model: Pipeline) -> list[str]:
+def original_columns(model: Pipeline, columns: list[str] | None = None) -> list[str]:
     """For each column the classifier sees, the raw column it came from (in the same order)."""
     preprocess: ColumnTransformer = model.named_steps["preprocess"]
     owners: list[str] = []
@@ -128,17 +138,33 @@ def _group(values: np.ndarray, owners: list[str], columns: list[str]) -> np.ndar
     return out
 
 
-def shap_explain(model: Pipeline, rows: pd.DataFrame, columns: list[str]) -> Explanation:
-    """Exact tree SHAP values of P(churn) for ``rows``. ``TreeExplainer`` does not accept a
-    Pipeline: explain the forest on the transformed rows, then map names back."""
+Owners = Callable[[Pipeline, list[str]], list[str]]
+
+
+def tree_shap(classifier: Any, transformed: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact tree SHAP values of P(churn) (class 1) per transformed column, and the base value."""
     import shap
 
-    transformed = model.named_steps["preprocess"].transform(rows[columns])
-    explainer = shap.TreeExplainer(model.named_steps["classifier"])
+    explainer = shap.TreeExplainer(classifier)
     raw = np.asarray(explainer.shap_values(transformed, check_additivity=False))
     values = raw[:, :, 1] if raw.ndim == 3 else raw  # (rows, features, classes) → class 1
-    base = float(np.ravel(explainer.expected_value)[-1])
-    owners = original_columns(model)
+    return values, float(np.ravel(explainer.expected_value)[-1])
+
+
+def shap_explain(
+    model: Pipeline,
+    rows: pd.DataFrame,
+    columns: list[str],
+    owners_of: Owners = original_columns,
+    explainer: Callable[[Any, np.ndarray], tuple[np.ndarray, float]] = tree_shap,
+) -> Explanation:
+    """Tree SHAP values of P(churn) for ``rows``. ``TreeExplainer`` does not accept a Pipeline:
+    explain the forest on the transformed rows, then map each transformed column back to its
+    raw column with ``owners_of`` (one-hot columns summed). ``output`` is *our pipeline's*
+    P(churn) on the raw rows, so additivity checks the whole path, not shap's own sum."""
+    transformed = model.named_steps["preprocess"].transform(rows[columns])
+    values, base = explainer(model.named_steps["classifier"], transformed)
+    owners = owners_of(model, list(columns))
     return Explanation(
         columns=list(columns),
         values=_group(values, owners, list(columns)),
@@ -168,10 +194,12 @@ def permutation_scores(
     }
 
 
-def mdi_importance(model: Pipeline, columns: list[str]) -> dict[str, float]:
+def mdi_importance(
+    model: Pipeline, columns: list[str], owners_of: Owners = original_columns
+) -> dict[str, float]:
     """The forest's impurity importance (from the training data), summed per raw column."""
     mdi = model.named_steps["classifier"].feature_importances_
-    grouped = _group(mdi[None, :], original_columns(model), columns)[0]
+    grouped = _group(mdi[None, :], owners_of(model, list(columns)), columns)[0]
     return dict(zip(columns, grouped.tolist(), strict=True))
 
 
@@ -259,6 +287,20 @@ def recall_by_group(
             }
         )
     return rows
+
+
+def explained_share(values: np.ndarray, own: pd.Series, categorical: bool) -> float:
+    """η²: the share of the variance of one column's SHAP values explained by that column's own
+    value (its categories; deciles for a number). Near 1 when the values really belong to the
+    column, near 0 when they were mapped from another one."""
+    groups = own.astype(object) if categorical else pd.Series(own).rank(method="first")
+    if not categorical:
+        groups = pd.qcut(groups, 10, labels=False)
+    frame = pd.DataFrame({"v": np.asarray(values, dtype=float), "g": np.asarray(groups)})
+    total = float(((frame["v"] - frame["v"].mean()) ** 2).sum())
+    means = frame.groupby("g")["v"].agg(["mean", "size"])
+    between = float((means["size"] * (means["mean"] - frame["v"].mean()) ** 2).sum())
+    return between / total if total > 0 else 0.0
 
 
 def _logodds(p: np.ndarray) -> np.ndarray:

@@ -12,8 +12,9 @@ little, age not at all. We add two columns a real data set might hold:
 We train an honest forest (without the leak) and a leaky one (with it), and check:
 
 1. SHAP (exact tree SHAP, explained on the pipeline's transformed data and mapped back to the
-   raw columns) adds up — base value + contributions = the model's output, row by row — ranks
-   the generator's strongest driver first, and explains one customer (a waterfall).
+   raw columns by us) is mapped right — it adds up to the pipeline's own output, row by row,
+   and each driver's values are explained by that driver's own value — ranks the generator's
+   strongest driver first, and explains one customer (a waterfall).
 2. Permutation importance on the holdout agrees with SHAP on the top features; impurity (MDI)
    importance ranks the pure-noise code high, permutation puts it at ≈ 0.
 3. The leak dominates every explanation and a simple check flags it, and nothing in the honest
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from labs.common.catalogue import topic
-from labs.common.data import TARGET
+from labs.common.data import CATEGORICAL_FEATURES, TARGET
 from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.explainability import explain as ex
@@ -40,6 +41,8 @@ from labs.explainability.claims import make_claims
 from labs.explainability.report import format_tables, plot_importance, plot_local, write_tables
 
 QUESTION = topic("explainability").question
+# The generator's four real drivers (strongest first): their SHAP values must belong to them.
+DRIVERS = ("contract", "tenure_months", "monthly_charges", "support_calls")
 EXPERIMENT = topic("explainability").experiment
 
 
@@ -62,6 +65,7 @@ class ExplainabilityParams:
     top_k: int = 4
     threshold: float = 0.5
     additivity_tol: float = 1e-6
+    mapping_share_min: float = 0.5
     noise_permutation_max: float = 0.005
     leak_share_alert: float = 0.5
     leak_auc_alert: float = 0.9
@@ -107,19 +111,46 @@ class ExplainabilityParams:
                 "recall_gap_min",
                 "bias_share_min",
                 "additivity_tol",
+                "mapping_share_min",
             ),
         )
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The explanation machinery the lab demonstrates; a counterfactual replaces one part."""
+
+    owners_of: Callable[..., list[str]] = ex.original_columns
+    explainer: Callable[..., tuple[np.ndarray, float]] = ex.tree_shap
+    summary: Callable[[np.ndarray], np.ndarray] = ex.mean_abs
+    importance: Callable[..., dict[str, dict[str, float]]] = ex.permutation_scores
+    model_to_log: Callable[[Any, pd.DataFrame, list[str]], Any] | None = None
+
+    def explain(self, model: Any, rows: pd.DataFrame, columns: list[str]) -> ex.Explanation:
+        return ex.shap_explain(model, rows, columns, self.owners_of, self.explainer)
 
 
 def run(
     params: ExplainabilityParams,
     out_dir: Path,
     echo: Callable[[str], None] = lambda _: None,
+    *,
+    owners_of: Callable[..., list[str]] = ex.original_columns,
+    explainer: Callable[..., tuple[np.ndarray, float]] = ex.tree_shap,
+    summary: Callable[[np.ndarray], np.ndarray] = ex.mean_abs,
+    importance: Callable[..., dict[str, dict[str, float]]] = ex.permutation_scores,
+    model_to_log: Callable[[Any, pd.DataFrame, list[str]], Any] | None = None,
 ) -> LabResult:
-    """Train the honest and the leaky forest, explain both four ways, check the explanations."""
+    """Train the honest and the leaky forest, explain both four ways, check the explanations.
+
+    The keyword arguments are the parts the lab demonstrates (how SHAP values are mapped back
+    to raw columns, computed, summarised; the holdout importance; which model is logged —
+    ``None``: the one explained); ``labs.explainability.counterfactuals`` hands in broken ones."""
     import mlflow
 
     from labs.common.tracking import start_run
+
+    parts = Parts(owners_of, explainer, summary, importance, model_to_log)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     train, holdout = ex.make_frames(
@@ -142,17 +173,17 @@ def run(
         model = ex.build_forest(columns, params.n_estimators, params.max_depth, params.seed)
         model.fit(train[columns], train[TARGET])
         echo(f"Explaining it: tree SHAP on {len(sample)} rows, permutation on {len(shuffled)} …")
-        shap_exp = ex.shap_explain(model, sample, columns)
-        shap_imp = shap_exp.global_importance()
+        shap_exp = parts.explain(model, sample, columns)
+        shap_imp = shap_exp.global_importance(summary)
         models[name] = {
             "model": model,
             "columns": columns,
             "shap": shap_exp,
             "shap_importance": shap_imp,
-            "permutation": ex.permutation_scores(
+            "permutation": importance(
                 model, shuffled, columns, params.permutation_repeats, params.seed
             ),
-            "mdi": ex.mdi_importance(model, columns),
+            "mdi": ex.mdi_importance(model, columns, owners_of),
             "single_auc": {c: ex.single_feature_auc(train, holdout, c) for c in columns},
             "proba": model.predict_proba(holdout[columns])[:, 1],
         }
@@ -171,7 +202,7 @@ def run(
     # Bias: churners on a month-to-month vs a two-year contract, explained with SHAP.
     echo("Bias: recall per contract type, and SHAP on churners of the two extreme groups …")
     recall_rows = ex.recall_by_group(holdout, honest["proba"], "contract", params.threshold)
-    bias = _bias_explanations(params, holdout, honest)
+    bias = _bias_explanations(params, holdout, honest, parts)
 
     # A local explanation: the customer the honest model is most sure will churn.
     local_row = int(np.argmax(honest["shap"].output))
@@ -189,8 +220,9 @@ def run(
 
     echo(f"Logging both models with their explanations to MLflow ({EXPERIMENT}) …")
     with start_run(EXPERIMENT, "explainability-lab", asdict(params)) as mlflow_run:
-        versioning = _log_and_reload(params, sample, models)
-        claims = make_claims(params, models, truth, local, bias, recall_rows, versioning)
+        versioning = _log_and_reload(params, sample, train, models, parts)
+        mapping = _mapping_check(sample, models)
+        claims = make_claims(params, models, truth, local, bias, recall_rows, versioning, mapping)
         echo("")
         echo(format_tables(models, truth, recall_rows))
         echo("")
@@ -222,8 +254,25 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
+def _mapping_check(sample: pd.DataFrame, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per model and per column that carries real attribution (the generator's drivers, the
+    leak): η², how much of its mapped SHAP values that column's own value explains."""
+    checked = {"honest": list(DRIVERS), "leaky": [*DRIVERS, ex.LEAK]}
+    out: dict[str, Any] = {}
+    for name, columns in checked.items():
+        exp: ex.Explanation = models[name]["shap"]
+        for column in columns:
+            values = exp.values[:, exp.columns.index(column)]
+            share = ex.explained_share(values, sample[column], column in CATEGORICAL_FEATURES)
+            out[f"{name}.{column}"] = share
+    return out
+
+
 def _bias_explanations(
-    params: ExplainabilityParams, holdout: pd.DataFrame, honest: dict[str, Any]
+    params: ExplainabilityParams,
+    holdout: pd.DataFrame,
+    honest: dict[str, Any],
+    parts: Parts,
 ) -> dict[str, Any]:
     """SHAP on up to ``bias_rows_per_group`` churners on each extreme contract. SHAP is
     additive, so the gap in their mean P(churn) splits exactly into per-column gaps."""
@@ -231,7 +280,7 @@ def _bias_explanations(
     for group in ("month-to-month", "two-year"):
         churners = holdout[(holdout["contract"] == group) & (holdout[TARGET] == 1)]
         rows = churners.head(params.bias_rows_per_group)
-        groups[group] = ex.shap_explain(honest["model"], rows, honest["columns"])
+        groups[group] = parts.explain(honest["model"], rows, honest["columns"])
     a, b = groups["month-to-month"], groups["two-year"]
     per_column = a.values.mean(axis=0) - b.values.mean(axis=0)
     return {
@@ -244,7 +293,11 @@ def _bias_explanations(
 
 
 def _log_and_reload(
-    params: ExplainabilityParams, sample: pd.DataFrame, models: dict[str, dict[str, Any]]
+    params: ExplainabilityParams,
+    sample: pd.DataFrame,
+    train: pd.DataFrame,
+    models: dict[str, dict[str, Any]],
+    parts: Parts,
 ) -> dict[str, dict[str, Any]]:
     """Log each model and its explanation side by side in the active MLflow run; read both
     back, check the explanation names the model's exact bytes and is reproduced by the model
@@ -261,7 +314,12 @@ def _log_and_reload(
 
     out: dict[str, dict[str, Any]] = {}
     for name, m in models.items():
-        info = log_sklearn_model(m["model"], name=f"{name}-forest")
+        logged_model = (
+            m["model"]
+            if parts.model_to_log is None
+            else parts.model_to_log(m["model"], train, m["columns"])
+        )
+        info = log_sklearn_model(logged_model, name=f"{name}-forest")
         sha = file_sha256(logged_model_file(info.model_uri))
         exp: ex.Explanation = m["shap"]
         record = {
@@ -271,14 +329,14 @@ def _log_and_reload(
             "base_value": exp.base_value,
             "rows": [int(i) for i in sample.index],
             "values": exp.values.tolist(),
-            "global_importance": exp.global_importance(),
+            "global_importance": exp.global_importance(parts.summary),
         }
         path = f"explanations/{name}.json"
         mlflow.log_dict(record, path)
         logged = mlflow.artifacts.load_dict(f"{mlflow.get_artifact_uri()}/{path}")
         reloaded = load_sklearn_model(logged["model_uri"])
         rows = sample.loc[logged["rows"][: params.version_check_rows]]
-        again = ex.shap_explain(reloaded, rows, logged["columns"])
+        again = parts.explain(reloaded, rows, logged["columns"])
         stored = np.asarray(logged["values"])[: params.version_check_rows]
         out[name] = {
             "model_uri": info.model_uri,

@@ -3,7 +3,8 @@
 import sys
 
 from labs.common.entry import lab_main
+from labs.security.counterfactuals import COUNTERFACTUALS
 from labs.security.lab import SecurityParams, run
 
 if __name__ == "__main__":
-    sys.exit(lab_main("security", "security", SecurityParams, run))
+    sys.exit(lab_main("security", "security", SecurityParams, run, COUNTERFACTUALS))

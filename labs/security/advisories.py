@@ -3,9 +3,12 @@ answered from a local advisory file, so a dependency audit runs with no network.
 
 ``python -m labs.security.advisories --port P --file advisories.json`` serves on 127.0.0.1;
 the lab starts it through :func:`labs.common.processes.serve_process`. The file is a JSON list
-of OSV records; a query for (package, version) gets the records whose ``affected`` entry names
-that package and lists that version. What the audit finds is only as complete as the file:
-in real CI this file is a mirror of the OSV database, refreshed on a schedule.
+of OSV records (published advisories for *older* versions of packages the project locks); a
+query for (package, version) gets the records whose ``affected`` entry names that package and
+either lists that version or puts it inside an ``ECOSYSTEM`` range (``introduced`` ≤ v <
+``fixed``, or ≤ ``last_affected``), as OSV does. pip-audit trusts the feed's answer, so this
+matching is what decides. What the audit finds is only as complete as the file: in real CI
+this file is a mirror of the OSV database, refreshed on a schedule.
 """
 
 from __future__ import annotations
@@ -20,18 +23,53 @@ from typing import Any
 ADVISORY_FILE = Path(__file__).with_name("advisories.json")
 
 
+def in_range(version: str, events: list[dict[str, str]]) -> bool:
+    """Whether ``version`` lies in one OSV ``ECOSYSTEM`` range (its events in order)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return False
+    affected = False
+    for event in events:
+        if "introduced" in event:
+            affected = affected or event["introduced"] == "0" or v >= Version(event["introduced"])
+        elif "fixed" in event and v >= Version(event["fixed"]):
+            affected = False
+        elif "last_affected" in event and v > Version(event["last_affected"]):
+            affected = False
+    return affected
+
+
+def affects(entry: dict[str, Any], name: str, version: str) -> bool:
+    """Whether one ``affected`` entry of an OSV record covers PyPI ``name`` at ``version``."""
+    from packaging.utils import canonicalize_name
+
+    package = entry["package"]
+    if package["ecosystem"] != "PyPI" or canonicalize_name(package["name"]) != name:
+        return False
+    return version in entry.get("versions", []) or any(
+        r["type"] == "ECOSYSTEM" and in_range(version, r["events"]) for r in entry.get("ranges", [])
+    )
+
+
 def matching(advisories: list[dict[str, Any]], name: str, version: str) -> list[dict[str, Any]]:
     """The OSV records that affect PyPI package ``name`` at ``version``."""
+    from packaging.utils import canonicalize_name
+
+    wanted = canonicalize_name(name)
     return [
         record
         for record in advisories
-        if any(
-            a["package"]["ecosystem"] == "PyPI"
-            and a["package"]["name"] == name
-            and version in a.get("versions", [])
-            for a in record.get("affected", [])
-        )
+        if any(affects(a, wanted, version) for a in record.get("affected", []))
     ]
+
+
+def affected_example(record: dict[str, Any]) -> tuple[str, str]:
+    """(package, a version the record lists as affected): what a lock pinning it would hold."""
+    entry = record["affected"][0]
+    return entry["package"]["name"], entry["versions"][-1]
 
 
 def main(argv: list[str] | None = None) -> int:

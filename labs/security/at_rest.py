@@ -1,6 +1,9 @@
 """Encryption at rest with ``cryptography``'s Fernet (AES-128-CBC + HMAC-SHA256, authenticated):
 a changed byte is refused instead of decrypted into silent garbage, and key rotation
 (``MultiFernet.rotate``) re-encrypts every file under the new key without losing a row.
+
+The cipher is a parameter (:class:`FernetCipher` by default) so a counterfactual can hand the
+lab an unauthenticated one and watch the tamper and rotation checks catch it.
 """
 
 from __future__ import annotations
@@ -14,20 +17,42 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
+class FernetCipher:
+    """Authenticated encryption (Fernet): a wrong key or a changed byte raises ``InvalidToken``."""
+
+    @staticmethod
+    def new_key() -> bytes:
+        return Fernet.generate_key()
+
+    @staticmethod
+    def encrypt(data: bytes, key: bytes) -> bytes:
+        return Fernet(key).encrypt(data)
+
+    @staticmethod
+    def decrypt(token: bytes, *keys: bytes) -> bytes:
+        """Decrypt with the first key that authenticates the token (``InvalidToken`` if none)."""
+        return MultiFernet([Fernet(k) for k in keys]).decrypt(token)
+
+    @staticmethod
+    def rotate(token: bytes, old: bytes, new: bytes) -> bytes:
+        """Re-encrypt under ``new`` (``MultiFernet`` encrypts with its first key)."""
+        return MultiFernet([Fernet(new), Fernet(old)]).rotate(token)
+
+
 def new_key() -> bytes:
-    return Fernet.generate_key()
+    return FernetCipher.new_key()
 
 
-def encrypt_file(source: Path, target: Path, key: bytes) -> str:
+def encrypt_file(source: Path, target: Path, key: bytes, cipher: type = FernetCipher) -> str:
     """Write ``source`` encrypted to ``target``; return the plaintext's sha256."""
     data = source.read_bytes()
-    target.write_bytes(Fernet(key).encrypt(data))
+    target.write_bytes(cipher.encrypt(data, key))
     return hashlib.sha256(data).hexdigest()
 
 
-def decrypt_bytes(token: bytes, *keys: bytes) -> bytes:
+def decrypt_bytes(token: bytes, *keys: bytes, cipher: type = FernetCipher) -> bytes:
     """Decrypt with the first key that authenticates the token (``InvalidToken`` if none)."""
-    return MultiFernet([Fernet(k) for k in keys]).decrypt(token)
+    return cipher.decrypt(token, *keys)
 
 
 def flipped(token: bytes, position: int) -> bytes:
@@ -50,7 +75,9 @@ class TamperResult:
         return self.refused / self.flips if self.flips else 0.0
 
 
-def tamper_study(token: bytes, key: bytes, flips: int, seed: int) -> TamperResult:
+def tamper_study(
+    token: bytes, key: bytes, flips: int, seed: int, cipher: type = FernetCipher
+) -> TamperResult:
     """Flip one bit at ``flips`` random positions (version byte, timestamp, IV, ciphertext,
     MAC alike), one at a time, and try to decrypt each."""
     size = len(base64.urlsafe_b64decode(token))
@@ -58,7 +85,7 @@ def tamper_study(token: bytes, key: bytes, flips: int, seed: int) -> TamperResul
     refused = decrypted = 0
     for position in rng.sample(range(size), min(flips, size)):
         try:
-            Fernet(key).decrypt(flipped(token, position))
+            cipher.decrypt(flipped(token, position), key)
             decrypted += 1
         except InvalidToken:
             refused += 1
@@ -73,23 +100,24 @@ class RotationResult:
     new_key_reads: int
 
 
-def rotate_files(paths: list[Path], old: bytes, new: bytes) -> RotationResult:
-    """Re-encrypt every file under ``new`` (``MultiFernet.rotate``: decrypt with any known
-    key, encrypt with the first), written atomically; then check each with both keys."""
-    rotator = MultiFernet([Fernet(new), Fernet(old)])
-    before = {p: hashlib.sha256(decrypt_bytes(p.read_bytes(), old)).hexdigest() for p in paths}
+def rotate_files(
+    paths: list[Path], old: bytes, new: bytes, cipher: type = FernetCipher
+) -> RotationResult:
+    """Re-encrypt every file under ``new`` (decrypt with the old key, encrypt with the new),
+    written atomically; then check each with both keys."""
+    before = {p: hashlib.sha256(cipher.decrypt(p.read_bytes(), old)).hexdigest() for p in paths}
     for path in paths:
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(rotator.rotate(path.read_bytes()))
+        tmp.write_bytes(cipher.rotate(path.read_bytes(), old, new))
         tmp.replace(path)
     equal = refused = reads = 0
     for path in paths:
         token = path.read_bytes()
-        plain = decrypt_bytes(token, new)
+        plain = cipher.decrypt(token, new)
         reads += 1
         equal += hashlib.sha256(plain).hexdigest() == before[path]
         try:
-            decrypt_bytes(token, old)
+            cipher.decrypt(token, old)
         except InvalidToken:
             refused += 1
     return RotationResult(len(paths), equal, refused, reads)

@@ -43,9 +43,13 @@ def make_claims(params: Any, m: dict[str, Any]) -> list[Claim]:
         ),
         Claim(
             "registered_bytes_verified",
-            "One flipped byte in the registered model's stored file is refused by the project's "
-            "loader (sha256 differs from the one recorded at registration); restored, it loads.",
-            passed=reg["tampered_refused"] == 1 and reg["restored_loads"] == 1,
+            "The registered model's stored file, swapped for another valid model file (same "
+            "types, so it passes the allowlist), is refused by the project's loader (sha256 "
+            "differs from the one recorded at registration); restored, it loads.",
+            passed=reg["tampered_refused"] == 1
+            and reg["refusal_names_hash"] == 1
+            and reg["swapped_model_served"] == 0
+            and reg["restored_loads"] == 1,
             measured=reg,
         ),
         Claim(
@@ -183,22 +187,27 @@ def make_claims(params: Any, m: dict[str, Any]) -> list[Claim]:
         ),
     ]
     if "supply" in m:
-        s = m["supply"]
-        claims.append(
-            Claim(
-                "hash_locked_install",
-                "Every requirement in requirements.lock carries a sha256; pip --require-hashes "
-                "installs a wheel whose hash matches and refuses the same wheel under a "
-                "tampered hash; pip-audit against the lab's advisory file (offline) fails on "
-                "the planted advisory and flags none of the locked packages.",
-                passed=s["true_hash_installed"] == 1
-                and s["tampered_hash_refused"] == 1
-                and s["lock_pinned"] == s["lock_hashed"] > 0
-                and s["audit_exit_code"] == 1
-                and s["audit_flagged_tiny_pkg"] == 1
-                and s["audit_flagged_lock_packages"] == 0
-                and s["audit_packages"] > 100,
-                measured=s,
-            )
-        )
+        claims.append(hash_locked_claim(m["supply"]))
     return claims
+
+
+def hash_locked_claim(s: dict[str, Any]) -> Claim:
+    """The supply-chain claim (part 7), from ``supply_chain.measure_supply_chain``."""
+    return Claim(
+        "hash_locked_install",
+        "Every requirement in requirements.lock carries a sha256; pip --require-hashes installs "
+        "a wheel pinned by its hash and refuses the wheel swapped in under the same name and "
+        "version; pip-audit (offline, OSV feed of published advisories for older versions of "
+        "packages we lock) flags every one of those packages pinned to an affected version, "
+        "and none in the lock.",
+        passed=s["lock_pinned"] == s["lock_hashed"] > 100
+        and s["genuine_installed"] == 1
+        and s["swapped_refused"] == 1
+        and s["swapped_installed"] == 0
+        and s["advised_locked_packages"] >= 5
+        and s["control_flagged"] == s["advised_locked_packages"]
+        and s["audit_packages"] > 100
+        and s["audit_exit_code"] == 0
+        and s["audit_flagged_lock_packages"] == 0,
+        measured=s,
+    )

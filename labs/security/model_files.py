@@ -82,7 +82,7 @@ def picklescan(data: bytes, name: str) -> ScanVerdict:
     )
 
 
-def allowlist_refuses(path: Path) -> tuple[bool, str]:
+def allowlist_refuses(path: Path, load_file: Any = load_model_file) -> tuple[bool, str]:
     """Hand the file to the project's loader (skops, exact allowlist): refused, and why.
 
     A pickle is not a skops archive, so it is refused before a byte of it is interpreted;
@@ -91,7 +91,7 @@ def allowlist_refuses(path: Path) -> tuple[bool, str]:
     import zipfile
 
     try:
-        load_model_file(path)
+        load_file(path)
     except UntrustedModelError as err:
         return True, f"UntrustedModelError: {str(err)[:160]}"
     except zipfile.BadZipFile as err:  # skops reads a zip archive; a pickle is not one

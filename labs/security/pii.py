@@ -17,7 +17,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,11 +107,16 @@ def make_support_tickets(customers: pd.DataFrame, seed: int) -> pd.DataFrame:
     )
 
 
-def pseudonymise(frame: pd.DataFrame, key: bytes, columns: Sequence[str]) -> pd.DataFrame:
+def pseudonymise(
+    frame: pd.DataFrame,
+    key: bytes,
+    columns: Sequence[str],
+    pseudonym_of: Callable[[bytes, str], str] = pseudonym,
+) -> pd.DataFrame:
     """A copy of ``frame`` with each column in ``columns`` replaced by its keyed pseudonym."""
     out = frame.copy()
     for column in columns:
-        out[column] = [pseudonym(key, str(v)) for v in out[column]]
+        out[column] = [pseudonym_of(key, str(v)) for v in out[column]]
     return out
 
 

@@ -14,7 +14,7 @@ def attack_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
          "defended": 1 - f["exec.allowlist_refused"], "defence": "skops + exact allowlist"},
         {"attack": "pickle payload (pathlib)", "undefended": f["pathlib.payload_ran"],
          "defended": 1 - f["pathlib.allowlist_refused"], "defence": "allowlist (scanner: missed)"},
-        {"attack": "tampered model bytes", "undefended": 1,
+        {"attack": "swapped model file", "undefended": 1,
          "defended": 1 - m["registered"]["tampered_refused"], "defence": "registered sha256"},
         {"attack": "dictionary on e-mails", "undefended": p["plain_recovered_share"],
          "defended": p["hmac_recovered_share"], "defence": "keyed HMAC"},

@@ -34,11 +34,13 @@ def serve_tls(
     rate_limit: int,
     rate_window_s: float,
     server_log: Path,
+    dev: bool = False,
 ) -> Iterator[ServedProcess]:
-    """Start the server (not waited for: see :func:`wait_tls_ready`), stop its group on exit.
+    """Start the server (not waited for: see :func:`wait_ready`), stop its group on exit.
 
     ``model_uri=None``: it imports and warms up, then reads the URI from stdin (:func:`bind`),
-    so the caller can train and register the model meanwhile."""
+    so the caller can train and register the model meanwhile. ``dev=True`` starts it the way
+    a developer runs it (plain HTTP, no key check): only for the counterfactual."""
     from labs.common.tracking import OFFLINE_ENV, tracking_uri
 
     env = {**os.environ, **OFFLINE_ENV, "MLFLOW_TRACKING_URI": tracking_uri()}
@@ -47,6 +49,7 @@ def serve_tls(
         "--port", str(port), "--certfile", str(certfile), "--keyfile", str(keyfile),
         "--keys", str(keys_file), "--audit-log", str(audit_log), "--log-path", str(log_path),
         "--rate-limit", str(rate_limit), "--rate-window", str(rate_window_s),
+        *(["--dev"] if dev else []),
     ]  # fmt: skip
     with serve_process(
         command,
@@ -75,9 +78,10 @@ def https_url(served: ServedProcess) -> str:
     return f"https://{HOST}:{served.port}"
 
 
-def wait_tls_ready(served: ServedProcess, ca_cert: Path, timeout: float = 90.0) -> float:
-    """Poll ``/ready`` over TLS, trusting only ``ca_cert``; seconds taken. Fails fast (with the
-    server's log) if it exits."""
+def wait_ready(served: ServedProcess, ca_cert: Path, timeout: float = 90.0) -> tuple[float, str]:
+    """Poll ``/ready`` over TLS trusting only ``ca_cert`` (and over plain HTTP, in case the
+    server was started without TLS); seconds taken and the base URL that answered. Fails fast
+    (with the server's log) if it exits."""
     import httpx
 
     context = ssl.create_default_context(cafile=str(ca_cert))
@@ -87,12 +91,10 @@ def wait_tls_ready(served: ServedProcess, ca_cert: Path, timeout: float = 90.0) 
             raise ProcessStartError(
                 f"the TLS server exited with code {served.process.returncode}:\n{served.log_tail()}"
             )
-        with contextlib.suppress(httpx.HTTPError):
-            if (
-                httpx.get(f"{https_url(served)}/ready", verify=context, timeout=2).status_code
-                == 200
-            ):
-                return time.monotonic() - start
+        for url in (https_url(served), f"http://{HOST}:{served.port}"):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/ready", verify=context, timeout=2).status_code == 200:
+                    return time.monotonic() - start, url
         time.sleep(0.2)
     raise ProcessStartError(f"TLS server not ready after {timeout:.0f} s:\n{served.log_tail()}")
 
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-path", type=Path, required=True, help="prediction log (SQLite)")
     parser.add_argument("--rate-limit", type=int, default=50)
     parser.add_argument("--rate-window", type=float, default=60.0)
+    parser.add_argument("--dev", action="store_true", help="plain HTTP, no key check (never)")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -123,22 +126,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.model_uri, loaded = served
     app = create_app(args.model_uri, args.log_path, loaded=loaded)
-    protect(
-        app,
-        read_key_file(args.keys),
-        RateLimiter(args.rate_limit, args.rate_window),
-        args.audit_log,
-    )
-    print(f"serve: {loaded.uri} v{loaded.version} on https://{HOST}:{args.port}", flush=True)
-    uvicorn.run(
-        app,
-        host=HOST,
-        port=args.port,
-        workers=1,
-        log_level="warning",
-        ssl_certfile=str(args.certfile),
-        ssl_keyfile=str(args.keyfile),
-    )
+    if not args.dev:
+        protect(
+            app,
+            read_key_file(args.keys),
+            RateLimiter(args.rate_limit, args.rate_window),
+            args.audit_log,
+        )
+    tls = {} if args.dev else {"ssl_certfile": str(args.certfile), "ssl_keyfile": str(args.keyfile)}
+    scheme = "http" if args.dev else "https"
+    print(f"serve: {loaded.uri} v{loaded.version} on {scheme}://{HOST}:{args.port}", flush=True)
+    uvicorn.run(app, host=HOST, port=args.port, workers=1, log_level="warning", **tls)
     return 0
 
 

@@ -29,7 +29,7 @@ SMALL = ExplainabilityParams(
     version_check_rows=10,
 )
 CLAIMS = [
-    "shap_additive",
+    "shap_mapped_to_raw_columns",
     "strongest_driver_first",
     "local_explanation",
     "permutation_agrees_with_shap",
@@ -53,12 +53,35 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
 # --- the claims, from their numbers ------------------------------------------------------
 
 
-def test_shap_adds_up_on_every_row(lab: LabResult) -> None:
-    m = measured(lab, "shap_additive")
+def test_shap_values_are_mapped_to_their_own_columns(lab: LabResult) -> None:
+    m = measured(lab, "shap_mapped_to_raw_columns")
     assert m["rows_explained"] == 2 * SMALL.shap_rows
     assert m["max_abs_error"] < 1e-9
     # 4 numbers + the noise code pass through, 3 + 4 + 3 one-hot columns → 8 raw columns
     assert m["transformed_columns"] == 15 and m["raw_columns"] == 8
+    assert m["min_eta2"] >= SMALL.mapping_share_min
+    assert m["eta2.leaky.retention_calls"] > 0.75 and m["eta2.honest.contract"] > 0.75
+
+
+def test_names_in_frame_order_mix_columns_up_and_still_add_up() -> None:
+    """Counterfactual ``names-in-frame-order``, through the lab's explain-and-check path: the
+    contributions still add up (the old ``shap_additive`` claim held under it), but the
+    leak's and contract's values no longer belong to them, so the mapping claim fails."""
+    from labs.explainability.counterfactuals import owners_in_frame_order
+    from labs.explainability.lab import Parts, _mapping_check
+
+    train, holdout = ex.make_frames(2000, 500, SMALL.seed, 1000, 3.0, 0.2)
+    rows = holdout.head(100)
+    models, broken = {}, Parts(owners_of=owners_in_frame_order)
+    for name, leaky in (("honest", False), ("leaky", True)):
+        columns = ex.columns_for(leaky)
+        model = ex.build_forest(columns, 20, 10, 0).fit(train[columns], train[TARGET])
+        models[name] = {"shap": broken.explain(model, rows, columns)}
+        assert models[name]["shap"].additivity_error.max() < 1e-9  # additivity cannot tell
+    mixed = _mapping_check(rows, models)
+    assert mixed["leaky.retention_calls"] < SMALL.mapping_share_min
+    assert mixed["leaky.contract"] < SMALL.mapping_share_min
+    assert mixed["honest.tenure_months"] > 0.75  # the numbers before the categories are right
 
 
 def test_the_true_strongest_driver_ranks_first(lab: LabResult) -> None:

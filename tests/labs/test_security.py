@@ -82,9 +82,12 @@ def test_the_scanner_misses_what_the_allowlist_refuses(lab: LabResult) -> None:
     assert m["honest_pickle.picklescan_suspicious"] > 0  # … but "suspicious" flags honest files
 
 
-def test_changed_model_bytes_are_refused(lab: LabResult) -> None:
+def test_a_swapped_model_file_is_refused(lab: LabResult) -> None:
     m = measured(lab, "registered_bytes_verified")
-    assert m == {"tampered_refused": 1, "refusal_names_hash": 1, "restored_loads": 1}
+    assert m == {
+        "tampered_refused": 1, "refusal_names_hash": 1, "swapped_model_served": 0,
+        "restored_loads": 1,
+    }  # fmt: skip
 
 
 def test_plain_hashes_are_reversed_and_hmac_pseudonyms_are_not(lab: LabResult) -> None:
@@ -165,13 +168,49 @@ def test_audit_chain(lab: LabResult, out_dir: Path) -> None:
 
 def test_hash_locked_install(lab: LabResult) -> None:
     m = measured(lab, "hash_locked_install")
-    assert m["true_hash_installed"] == 1  # negative case: the true hash installs
-    assert m["tampered_hash_refused"] == m["tampered_hash_mismatch_reported"] == 1
+    assert m["genuine_installed"] == 1  # negative case: the pinned wheel installs
+    assert m["swap_sha_differs"] == 1  # the swapped wheel: same name and version, other bytes
+    assert m["swapped_refused"] == m["swap_mismatch_reported"] == 1
+    assert m["swapped_installed"] == 0
     assert m["lock_pinned"] == m["lock_hashed"] > 100
-    # the offline audit: the planted advisory fails the build, the locked packages pass
-    assert m["audit_exit_code"] == 1 and m["audit_flagged_tiny_pkg"] == 1
-    assert m["audit_flagged_lock_packages"] == 0
-    assert m["lock_pinned"] - 10 <= m["audit_packages"] - 1 <= m["lock_pinned"]
+    # the offline audit knows our packages: moved to affected versions, every one is flagged …
+    assert m["advised_locked_packages"] == m["advisories"] == m["control_flagged"] >= 5
+    assert m["control_exit_code"] == 1
+    # … and at the versions we lock, none is (negative case)
+    assert m["audit_exit_code"] == 0 and m["audit_flagged_lock_packages"] == 0
+    assert m["lock_pinned"] - 10 <= m["audit_packages"] <= m["lock_pinned"]
+
+
+@pytest.mark.parametrize(
+    ("counterfactual", "why"),
+    [
+        ("lock-pins-a-vulnerable-version", "audit"),
+        ("lock-without-hashes", "hashes"),
+    ],
+)
+def test_the_supply_chain_claim_fails_under_its_counterfactuals(
+    counterfactual: str, why: str, tmp_path: Path
+) -> None:
+    """Part 7 through its real path (``measure_supply_chain`` with the counterfactual's lock
+    and installer, then the claim): a vulnerable pin is flagged, a hashless lock installs the
+    swapped wheel. Neither turned the old claim ✗: its lock path was fixed and its advisory
+    file knew only the lab's own planted package."""
+    from labs.security.claims import hash_locked_claim
+    from labs.security.counterfactuals import COUNTERFACTUALS, VULNERABLE_PIN
+    from labs.security.supply_chain import measure_supply_chain
+
+    parts = COUNTERFACTUALS.get(counterfactual).components
+    m = measure_supply_chain(tmp_path, **parts)
+    claim = hash_locked_claim(m)
+    assert not claim.passed
+    if why == "audit":
+        assert m["audit_exit_code"] == 1 and m["audit_flagged_lock_packages"] == 1
+        assert m["audit_flagged"] == [f"{VULNERABLE_PIN[0]} CVE-2024-35195"]
+        assert m["lock_pinned"] == m["lock_hashed"] and m["swapped_refused"] == 1
+    else:
+        assert m["lock_hashed"] == 0 < m["lock_pinned"]
+        assert m["swapped_installed"] == 1 and m["swapped_refused"] == 0
+        assert m["audit_flagged_lock_packages"] == 0  # the audit alone would not notice
 
 
 def test_summary_follows_the_contract(lab: LabResult, tmp_path: Path, capsys) -> None:
