@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from labs.common.processes import HOST
 from labs.common.proxy import Proxy
 from labs.common.steady_load import SteadyLoad
 
@@ -113,6 +114,41 @@ class InFlight:
         out = [f.result() for f in self._futures]
         self._pool.shutdown()
         return out
+
+
+def wait_accepted(port: int, timeout: float = 30.0) -> None:
+    """Wait until the server listening on ``port`` has accepted every connection made to it:
+    the kernel's accept queue of its listening socket (``rx_queue`` of a LISTEN line in
+    ``/proc/net/tcp``) is empty."""
+    suffix = f":{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            queues = [
+                int(f[4].split(":")[1], 16)
+                for f in (line.split() for line in list(table)[1:])
+                if f[1].endswith(suffix) and f[3] == "0A"  # 0A: LISTEN
+            ]
+        if queues and not any(queues):
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"port {port}: connections still waiting to be accepted after {timeout} s")
+
+
+def wait_refusing(port: int, timeout: float = 30.0) -> None:
+    """Wait until ``port`` refuses connections: the server closed its listening socket."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            return
+        except OSError:
+            pass  # a timeout: still there, too busy to accept
+        time.sleep(0.01)
+    raise TimeoutError(f"port {port} still accepts connections after {timeout} s")
 
 
 def kill(pid: int) -> float:

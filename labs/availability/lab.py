@@ -39,7 +39,9 @@ from labs.availability.faults import (
     observe_loading,
     resume,
     terminate,
+    wait_accepted,
     wait_for_checks,
+    wait_refusing,
 )
 from labs.availability.params import AvailabilityParams
 from labs.availability.report import availability_table, plot_timeline
@@ -200,9 +202,10 @@ def run(
         big = {"rows": [r for b in bodies for r in b["rows"]][: params.drain_batch_rows]}
         in_flight = InFlight(servers[drained].url, big, params.drain_requests, "drain")
         in_flight.wait_started()
-        time.sleep(0.3)  # the replica has read their headers: they are its requests now
+        port = ports[drained]
+        wait_accepted(port)  # the replica took their connections: they are its requests now
         events["term"] = stop(servers[drained].served.process.pid)
-        time.sleep(0.2)  # uvicorn is shutting down: no new connections …
+        wait_refusing(port)  # it is shutting down: no new connections …
         in_flight.release()  # … but these finish
         drained_direct = in_flight.results()
         exit_code = servers[drained].served.process.wait(30)
