@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from labs.availability.claims import between, nines
-from labs.availability.counterfactuals import LIVENESS_CHECK, NO_RETRIES
+from labs.availability.counterfactuals import NAIVE_PROXY
 from labs.availability.lab import run
 from labs.availability.params import AvailabilityParams
 from labs.common.catalogue import topic
@@ -48,10 +48,9 @@ def lab(out_dir: Path) -> LabResult:
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
-    """One run with two counterfactuals at once (they touch different parts): Envoy checks
-    /health, and has no retry policy."""
-    overrides = {**LIVENESS_CHECK.params, **NO_RETRIES.params}
-    return run(replace(SMALL, **overrides), tmp_path_factory.mktemp("availability-broken"))
+    """The counterfactual liveness-check-and-no-retries: Envoy checks /health, and has no
+    retry policy."""
+    return run(replace(SMALL, **NAIVE_PROXY.params), tmp_path_factory.mktemp("availability-cf"))
 
 
 def measured(result: LabResult, claim: str) -> dict:
