@@ -3,9 +3,10 @@
 
 import sys
 
+from labs.availability.counterfactuals import COUNTERFACTUALS
 from labs.availability.lab import run
 from labs.availability.params import AvailabilityParams
 from labs.common.entry import lab_main
 
 if __name__ == "__main__":
-    sys.exit(lab_main("availability", "availability", AvailabilityParams, run))
+    sys.exit(lab_main("availability", "availability", AvailabilityParams, run, COUNTERFACTUALS))

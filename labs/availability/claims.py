@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from labs.availability.faults import Loading
 from labs.availability.params import AvailabilityParams
 from labs.common.results import Claim
 from labs.common.steady_load import Hit, failed, worst_gap
@@ -29,7 +30,9 @@ def make_claims(
     events: dict[str, float],
     address: dict[str, str],
     roles: dict[str, str],
-    alive_not_ready: bool,
+    loading: Loading,
+    ready_after_gone: int,
+    alive_after_gone: int,
     exit_code: int | None,
     drained_direct: list[tuple[int, float]],
     load_error: str,
@@ -43,8 +46,11 @@ def make_claims(
     after_gone = between(hits, e["store_gone"])
     # A per-host bound on detection: the checks that must fail, each waiting at most its timeout.
     hc_bound = params.unhealthy_threshold * (params.hc_interval_s + params.hc_timeout_s) + 1.0
-    loading = between(hits, e["restart"], e["not_ready_until"])
+    # While it loaded: from the restart until its load was let go (events, not a sleep).
+    while_loading = between(hits, e["restart"], e["load_released"])
     after_ready = between(hits, e["recovered"], e["hang"])
+    slowest_hang = max((h.finished - h.started for h in between(hits, e["hang"], e["resume"])),
+                       default=0.0)  # fmt: skip
     hang_out = between(hits, e["hang_ejected"], e["resume"])
     inflight = [h for h in hits if h.host == drained and h.started < e["term"] < h.finished]
     # Sent before SIGTERM, straight to the replica, answered after it: drained, not dropped.
@@ -65,37 +71,46 @@ def make_claims(
                 "failed": len(failed(kill_window)),
                 "ejection_s": e["kill_ejected"] - e["kill"],
                 "ejection_bound_s": hc_bound,
-                "recovery_s": e["recovered"] - e["restart"],
+                "recovery_s": e["recovered"] - e["load_released"],
                 "envoy_retries_whole_run": retries,
             },
         ),
         Claim(
             "not_ready_gets_no_traffic",
-            "Readiness, not liveness: the restarted replica is alive while it loads the model "
-            "and gets no request until /ready answers; then it gets traffic again",
-            alive_not_ready
-            and sum(h.host == crashed for h in loading) == 0
+            "Readiness, not liveness: the restarted replica listens and answers /health while "
+            "its model loads, yet Envoy (checking /ready) sends it no request until it is "
+            "loaded; then it gets traffic again",
+            loading.alive
+            and not loading.ready
+            and loading.requests > 0
+            and loading.received == 0
+            and sum(h.host == crashed for h in while_loading) == 0
             and sum(h.host == crashed for h in after_ready) > 0,
             {
-                "alive_while_loading": int(alive_not_ready),
-                "requests_while_loading": len(loading),
-                "loading_s": e["not_ready_until"] - e["restart"],
-                "served_by_it_while_loading": sum(h.host == crashed for h in loading),
+                "alive_while_loading": int(loading.alive),
+                "ready_while_loading": int(loading.ready),
+                "health_checks_while_loading": loading.health_checks,
+                "requests_while_loading": loading.requests,
+                "received_while_loading": loading.received,
+                "answered_503_while_loading": loading.answered_503,
+                "loading_s": e["load_released"] - e["restart"],
+                "served_by_it_while_loading": sum(h.host == crashed for h in while_loading),
                 "served_by_it_after_ready": sum(h.host == crashed for h in after_ready),
             },
         ),
         Claim(
             "hung_replica_ejected",
             "A hung replica (accepts, never answers) is ejected by timeouts with 0 failed "
-            "requests; slow requests are bounded by the per-try timeout",
+            "requests; the slowest request is bounded by the per-try timeout (+1 s)",
             len(failed(hang_window)) == 0
             and e["hang_ejected"] - e["hang"] <= hc_bound
+            and slowest_hang <= params.per_try_timeout_s + 1.0
             and sum(h.host == hung for h in hang_out) == 0,
             {
                 "requests": len(hang_window),
                 "failed": len(failed(hang_window)),
                 "ejection_s": e["hang_ejected"] - e["hang"],
-                "slowest_request_s": max((h.finished - h.started for h in hang_window), default=0),
+                "slowest_request_s": slowest_hang,
                 "per_try_timeout_s": params.per_try_timeout_s,
                 "served_by_it_while_ejected": sum(h.host == hung for h in hang_out),
                 "recovery_after_resume_s": e["hang_recovered"] - e["resume"],
@@ -124,10 +139,16 @@ def make_claims(
         ),
         Claim(
             "store_gone_keeps_serving",
-            "With the model store gone, the replicas keep serving the model they loaded; only a "
-            "new load fails",
-            len(after_gone) > 0 and len(failed(after_gone)) == 0 and bool(load_error),
+            "With the model store gone, the replicas stay ready (in Envoy's rotation) and keep "
+            "serving the model they loaded; only a new load fails",
+            len(after_gone) > 0
+            and len(failed(after_gone)) == 0
+            and bool(load_error)
+            and alive_after_gone > 0
+            and ready_after_gone == alive_after_gone,
             {
+                "replicas_alive": alive_after_gone,
+                "replicas_ready_after_store_gone": ready_after_gone,
                 "requests_after_store_gone": len(after_gone),
                 "failed": len(failed(after_gone)),
                 "fresh_load_failed": int(bool(load_error)),

@@ -5,8 +5,8 @@ their health, retries a failed request on another replica, and takes a sick repl
 rotation until it is ready again. This lab measures that with Envoy in front of three replicas
 of the project's serving app, under continuous load, while it hurts them one at a time:
 
-1. **crash** — SIGKILL replica 1; restart it (alive but loading: it must get no traffic until
-   its ``/ready`` answers);
+1. **crash** — SIGKILL replica 1; restart it: it listens at once (``/health`` 200) while its
+   model loads (``/ready`` 503), and must get no traffic until ``/ready`` answers;
 2. **hang** — SIGSTOP replica 2: connections are accepted, nothing answers; per-try timeouts
    and the health check's timeout take it out; SIGCONT brings it back;
 3. **graceful stop** — SIGTERM replica 3: it finishes what is in flight and exits 0;
@@ -36,8 +36,12 @@ from labs.availability.faults import (
     InFlight,
     hang,
     kill,
+    observe_loading,
     resume,
     terminate,
+    wait_accepted,
+    wait_for_checks,
+    wait_refusing,
 )
 from labs.availability.params import AvailabilityParams
 from labs.availability.report import availability_table, plot_timeline
@@ -73,9 +77,18 @@ def _model_store(uri: str) -> Iterator[None]:
 
 
 def run(
-    params: AvailabilityParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: AvailabilityParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    stop: Callable[[int], float] = terminate,
+    ready_check: str | None = None,
 ) -> LabResult:
-    """Replicas behind Envoy under load; crash, hang, drain one, remove the store; claims."""
+    """Replicas behind Envoy under load; crash, hang, drain one, remove the store; claims.
+
+    Components a counterfactual may replace: ``stop`` (how the third replica is stopped: SIGTERM
+    to its process group) and ``ready_check`` (an extra readiness condition of the replicas,
+    ``module:function``; none: ``/ready`` means "model loaded, log open")."""
     from labs.common.serving.server import ServerProcess, serve_in_background
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,20 +110,22 @@ def run(
         side = stack.enter_context(sidecar())
         side.submit(warm_up_tracking)
 
-        def start(name: str, port: int, tag: str = "") -> ServerProcess:
+        def start(name: str, port: int, tag: str = "", gated: bool = False) -> ServerProcess:
             with _model_store(store_uri):
                 server = stack.enter_context(
                     serve_in_background(None, port=port, log_path=logs[name],
-                                        server_log=out_dir / f"server-{name}{tag}.log")
+                                        server_log=out_dir / f"server-{name}{tag}.log",
+                                        bind_before_load=gated, ready_check=ready_check)
                 )  # fmt: skip
             pids[f"{name}{tag}"] = server.served.process.pid
             return server
 
         ports = {n: free_port() for n in names}
         servers = {n: start(n, ports[n]) for n in names}
-        # A warm standby for the first replica's port: imports done, it loads the model and
-        # listens only when told (as a restarted container with a cached image would).
-        standby = start(names[0], ports[names[0]], "-standby")
+        # A warm standby for the first replica's port: imports done, it listens only when told
+        # (as a restarted container with a cached image would), and loads its model after it
+        # listens, when told again: the lab decides how long "loading" lasts by events.
+        standby = start(names[0], ports[names[0]], "-standby", gated=True)
         echo(f"Training the model; {params.replicas} replicas and a standby warm up meanwhile …")
         data = make_churn_data(params.train_rows, seed=params.seed)
         model_file = out_dir / "model.skops"
@@ -152,17 +167,22 @@ def run(
              f"{events['kill_ejected'] - events['kill']:.2f} s")  # fmt: skip
         time.sleep(hold)
         events["restart"] = time.time()
-        standby.bind(uri)  # "restart": the standby loads the model and takes the port
-        alive_not_ready = standby.served.process.poll() is None and address[
-            crashed
-        ] not in proxy.healthy_hosts("model")
+        standby.bind(uri)  # "restart": the standby takes the port; alive, its model not loaded
+        # Loading lasts until Envoy has checked every replica a few times and the clients sent
+        # a few dozen requests: a replica Envoy took for ready would have been sent some.
+        loading = observe_loading(
+            standby.url, proxy, "model", load,
+            checks=(params.healthy_threshold + 2) * params.replicas, requests=30,
+            timeout=params.recovery_timeout_s,
+        )  # fmt: skip
+        events["load_released"] = time.time()
+        standby.release_load()
         events["recovered"] = watcher.first(
-            events["restart"], address[crashed], True, params.recovery_timeout_s
+            events["load_released"], address[crashed], True, params.recovery_timeout_s
         )
-        events["not_ready_until"] = watcher.last_unhealthy_began(
-            events["restart"], events["recovered"], address[crashed]
-        )
-        echo(f"  restarted: healthy again {events['recovered'] - events['restart']:.1f} s later")
+        echo(f"  restarted: alive at once; {loading.received} requests reached it while it "
+             f"loaded; ready {events['recovered'] - events['load_released']:.1f} s after "
+             "its load began")  # fmt: skip
         time.sleep(hold)
 
         # --- 2. Hang: SIGSTOP (accepts, never answers), then SIGCONT -----------------------
@@ -182,9 +202,10 @@ def run(
         big = {"rows": [r for b in bodies for r in b["rows"]][: params.drain_batch_rows]}
         in_flight = InFlight(servers[drained].url, big, params.drain_requests, "drain")
         in_flight.wait_started()
-        time.sleep(0.3)  # the replica has read their headers: they are its requests now
-        events["term"] = terminate(servers[drained].served.process.pid)
-        time.sleep(0.2)  # uvicorn is shutting down: no new connections …
+        port = ports[drained]
+        wait_accepted(port)  # the replica took their connections: they are its requests now
+        events["term"] = stop(servers[drained].served.process.pid)
+        wait_refusing(port)  # it is shutting down: no new connections …
         in_flight.release()  # … but these finish
         drained_direct = in_flight.results()
         exit_code = servers[drained].served.process.wait(30)
@@ -198,6 +219,10 @@ def run(
         events["store_gone"] = time.time()
         load_error = side.submit(try_load, uri, store_uri).result()
         echo(f"Model store removed: a fresh load now fails ({load_error[:80]}…)")
+        # Long enough for Envoy to take out a replica whose /ready needed the store.
+        wait_for_checks(proxy, "model", (params.unhealthy_threshold + 1) * params.replicas)
+        alive = {address[n] for n in (crashed, hung)}
+        ready_after_gone = alive & proxy.healthy_hosts("model")
         time.sleep(hold)
         hits = load.stop()
         pd.DataFrame([asdict(h) for h in hits]).to_csv(out_dir / "requests.csv", index=False)
@@ -211,7 +236,9 @@ def run(
             events=events,
             address=address,
             roles={"crashed": crashed, "hung": hung, "drained": drained},
-            alive_not_ready=alive_not_ready,
+            loading=loading,
+            ready_after_gone=len(ready_after_gone),
+            alive_after_gone=len(alive),
             exit_code=exit_code,
             drained_direct=drained_direct,
             load_error=load_error,

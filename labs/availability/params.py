@@ -18,11 +18,12 @@ class AvailabilityParams:
     clients: int = 3  # continuous load: client threads
     pause_s: float = 0.005  # between one client's requests
     hold_s: float = 1.5  # load before and after each fault
+    health_check_path: str = "/ready"  # readiness; "/health" is liveness (a counterfactual)
     hc_interval_s: float = 0.5
     hc_timeout_s: float = 1.0
     unhealthy_threshold: int = 2
     healthy_threshold: int = 1
-    num_retries: int = 3
+    num_retries: int = 3  # 0: no retry policy at all (a counterfactual)
     per_try_timeout_s: float = 1.0
     drain_requests: int = 4  # big batches in flight on the replica when SIGTERM arrives
     drain_batch_rows: int = 1000
@@ -37,7 +38,8 @@ class AvailabilityParams:
             "pause_s": self.pause_s >= 0,
             "hold_s": self.hold_s > 0,
             "hc_timeout_s": 0 < self.hc_timeout_s,
-            "num_retries": self.num_retries >= 1,
+            "health_check_path": self.health_check_path.startswith("/"),
+            "num_retries": self.num_retries >= 0,
             "drain_requests": self.drain_requests >= 1,
             "drain_batch_rows": 1 <= self.drain_batch_rows <= 1000,
         }
@@ -48,14 +50,17 @@ class AvailabilityParams:
     def health_check(self) -> HealthCheck:
         """Envoy's active check of ``/ready`` (readiness, not mere liveness)."""
         return HealthCheck(
-            path="/ready",
+            path=self.health_check_path,
             interval_s=self.hc_interval_s,
             timeout_s=self.hc_timeout_s,
             unhealthy_threshold=self.unhealthy_threshold,
             healthy_threshold=self.healthy_threshold,
         )
 
-    def retries(self) -> Retries:
+    def retries(self) -> Retries | None:
+        """Envoy's retry policy (another replica each time); None when ``num_retries`` is 0."""
+        if self.num_retries == 0:
+            return None
         return Retries(num_retries=self.num_retries, per_try_timeout_s=self.per_try_timeout_s)
 
     def outlier(self) -> OutlierDetection:

@@ -42,9 +42,13 @@ from labs.deployment.claims import make_claims
 from labs.deployment.params import DeploymentParams
 from labs.deployment.report import plot_deployment, steps_table
 from labs.deployment.rollout import (
+    Analysis,
+    WeightSetter,
     run_blue_green,
     run_canary,
     run_shadow,
+    set_weight,
+    shadow_spec,
     traffic_after_rollback,
 )
 
@@ -54,9 +58,20 @@ REPLICAS = ("v1", "good", "bad")  # champion, good challenger, bad challenger
 
 
 def run(
-    params: DeploymentParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: DeploymentParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    set_weight: WeightSetter = set_weight,
+    analysis: Analysis = analyse,
+    schedule: Callable[[int, int], list[int]] = weight_schedule,
+    shadow_routes: Callable[..., ProxySpec] = shadow_spec,
 ) -> LabResult:
-    """Shadow, canary (bad then good), blue-green through Envoy; return the measured claims."""
+    """Shadow, canary (bad then good), blue-green through Envoy; return the measured claims.
+
+    Components a counterfactual may replace: ``set_weight`` (the controller's knob, for the
+    canary and the blue-green switch), ``analysis`` (a step's verdict), ``schedule`` (a
+    step/max weight as a list of weights) and ``shadow_routes`` (Envoy's shadow config)."""
     from labs.common.serving.server import serve_in_background
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +123,7 @@ def run(
 
         # --- Shadow: mirrored, never answered ------------------------------------------------
         echo("Shadow: Envoy mirrors every request to both challengers; clients see the champion …")
-        spec = ProxySpec({n: [ports[n]] for n in REPLICAS}, primary="v1", mirrors=("good", "bad"))
+        spec = shadow_routes(ports, "v1", ("good", "bad"))
         with start_proxy(spec, workdir=out_dir / "envoy-shadow") as proxy:
             pids["envoy-shadow"] = proxy.pid
             shadow = run_shadow(
@@ -145,11 +160,13 @@ def run(
                         proxy, champion="champion", canary="challenger", metrics_urls=metrics,
                         weights=[0], traffic=lambda i: requests(f"zero-{i}", 60), rules=rules,
                         alpha=params.split_alpha, clients=params.clients,
+                        set_weight=set_weight, analysis=analysis,
                     ).steps[0]  # fmt: skip
                 rollout = run_canary(
                     proxy, champion="champion", canary="challenger", metrics_urls=metrics,
                     weights=params.canary_steps, traffic=lambda i, n=name: requests(f"{n}-{i}"),
                     rules=rules, alpha=params.split_alpha, clients=params.clients, echo=echo,
+                    set_weight=set_weight, analysis=analysis,
                 )  # fmt: skip
                 if rollout.rolled_back_at is not None:
                     traffic_after_rollback(
@@ -166,7 +183,7 @@ def run(
 
         # Pitfall: metrics that cannot be read are missing, not 0 (nothing listens there).
         dead = f"http://{HOST}:{free_port()}"
-        pitfalls["missing"] = analyse(
+        pitfalls["missing"] = analysis(
             window(scrape(dead), scrape(dead)),
             window(scrape(urls["v1"]), scrape(urls["v1"])),
             rules,
@@ -180,8 +197,9 @@ def run(
         with start_proxy(spec, workdir=out_dir / "envoy-blue-green") as proxy:
             pids["envoy-blue-green"] = proxy.pid
             blue_green = run_blue_green(
-                proxy, bodies, hold_s=params.switch_hold_s, clients=params.load_clients
-            )
+                proxy, bodies, hold_s=params.switch_hold_s, clients=params.load_clients,
+                set_weight=set_weight,
+            )  # fmt: skip
         echo(
             f"  {len(blue_green.hits)} requests, {blue_green.failed} failed; switch "
             f"{blue_green.switch_s * 1000:.0f} ms, rollback {blue_green.rollback_s * 1000:.0f} ms"
@@ -197,7 +215,7 @@ def run(
             rollouts=rollouts,
             blue_green=blue_green,
             pitfalls=pitfalls,
-            schedules={"naive": naive_schedule(20, 50), "guarded": weight_schedule(20, 50)},
+            schedules={"naive": naive_schedule(20, 50), "guarded": schedule(20, 50)},
         )
 
         # --- What to look at -------------------------------------------------------------------

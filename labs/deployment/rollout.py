@@ -16,10 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from labs.common.data import LABEL
-from labs.common.proxy import Proxy
+from labs.common.proxy import Proxy, ProxySpec
 from labs.common.replay import Request, replay
 from labs.common.steady_load import Hit, SteadyLoad, failed
-from labs.deployment.analysis import AnalysisRules, Verdict, analyse, scrape, split_interval, window
+from labs.deployment.analysis import (
+    AnalysisRules,
+    Verdict,
+    Window,
+    analyse,
+    scrape,
+    split_interval,
+    window,
+)
+
+WeightSetter = Callable[[Proxy, int], None]
+Analysis = Callable[[Window | None, Window | None, AnalysisRules], Verdict]
+
+
+def set_weight(proxy: Proxy, percent: int) -> None:
+    """The controller's one knob: the canary's share, live, through Envoy's admin runtime."""
+    proxy.set_canary_percent(percent)
 
 
 @dataclass(frozen=True)
@@ -76,22 +92,24 @@ def run_canary(
     alpha: float,
     clients: int,
     echo: Callable[[str], None] = lambda _: None,
+    set_weight: WeightSetter = set_weight,
+    analysis: Analysis = analyse,
 ) -> Rollout:
-    """Step the canary's weight through ``weights``; after each step analyse the replicas'
-    metrics; on the first failing step set the weight back to 0 and stop."""
+    """Step the canary's weight through ``weights`` (``set_weight``); after each step judge the
+    replicas' metrics (``analysis``); on the first failing step set the weight back to 0."""
     result = Rollout(canary)
     base = {name: scrape(url) for name, url in metrics_urls.items()}
     start_total = _cluster_total(proxy, champion) + _cluster_total(proxy, canary)
     start_canary = _cluster_total(proxy, canary)
     for index, weight in enumerate(weights):
-        proxy.set_canary_percent(weight)
+        set_weight(proxy, weight)
         before_canary = scrape(metrics_urls[canary])
         c0, p0 = _cluster_total(proxy, canary), _cluster_total(proxy, champion)
         records = replay(proxy.url, traffic(index), clients=clients, keep_responses=False).records
         c1, p1 = _cluster_total(proxy, canary), _cluster_total(proxy, champion)
         # The champion's baseline is cumulative from the rollout's start: at 100 % it gets
         # nothing in the step itself, and more rows make the comparison steadier anyway.
-        verdict = analyse(
+        verdict = analysis(
             window(before_canary, scrape(metrics_urls[canary])),
             window(base[champion], scrape(metrics_urls[champion])),
             rules,
@@ -108,7 +126,7 @@ def run_canary(
             f"({verdict.reason})"
         )
         if not verdict.passed:
-            proxy.set_canary_percent(0)
+            set_weight(proxy, 0)
             result.rolled_back_at = weight
             break
     else:
@@ -147,18 +165,23 @@ class BlueGreen:
 
 
 def run_blue_green(
-    proxy: Proxy, bodies: list[dict[str, Any]], *, hold_s: float, clients: int
+    proxy: Proxy,
+    bodies: list[dict[str, Any]],
+    *,
+    hold_s: float,
+    clients: int,
+    set_weight: WeightSetter = set_weight,
 ) -> BlueGreen:
     """Blue serves; switch 100 % to green in one admin call; roll back in one call; keep
     ``clients`` sending requests the whole time."""
     with SteadyLoad(proxy.url, bodies, clients=clients, id_prefix="bg") as load:
         time.sleep(hold_s)
         switch_at = time.time()
-        proxy.set_canary_percent(100)
+        set_weight(proxy, 100)
         switched = time.time()
         time.sleep(hold_s)
         rollback_at = time.time()
-        proxy.set_canary_percent(0)
+        set_weight(proxy, 0)
         rolled_back = time.time()
         time.sleep(hold_s)
     hits = load.stop()
@@ -187,6 +210,12 @@ def run_blue_green(
         ),
         by_phase={p: dict(c) for p, c in by_phase.items()},
     )
+
+
+def shadow_spec(ports: dict[str, int], champion: str, shadows: Sequence[str]) -> ProxySpec:
+    """Envoy for a shadow run: every request to the champion, a mirrored copy (fire and
+    forget: its answer is dropped) to each shadow."""
+    return ProxySpec({n: [ports[n]] for n in ports}, primary=champion, mirrors=tuple(shadows))
 
 
 @dataclass(frozen=True)

@@ -505,6 +505,38 @@ def test_not_ready_until_started(loaded, tmp_path) -> None:
         assert c.post("/predict", json={"rows": rows_of(1)}).status_code == 503
 
 
+def test_listens_before_its_model_loads_and_is_ready_only_after(loaded, tmp_path, monkeypatch):
+    gate, asked = threading.Event(), []
+    monkeypatch.setattr(
+        "labs.common.serving.app.load_model", lambda uri: asked.append(uri) or loaded
+    )
+    app = create_app(loaded.uri, tmp_path / "p.sqlite", load_gate=gate.wait)
+    with AppClient(app) as c:  # started: alive, not ready, and no load begun
+        assert c.get("/health").status_code == 200
+        assert c.get("/ready").status_code == 503
+        assert c.post("/predict", json={"rows": rows_of(1)}).status_code == 503
+        assert asked == []
+        gate.set()  # the load may begin: /ready turns 200 once it is done
+        deadline = time.monotonic() + 10
+        while c.get("/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert asked == [loaded.uri] and c.get("/ready").json()["ready"] is True
+        assert c.post("/predict", json={"rows": rows_of(1)}).status_code == 200
+
+
+def test_an_extra_ready_check_holds_readiness_not_serving(loaded, tmp_path) -> None:
+    problem: list[str | None] = ["model store unreachable"]
+    app = create_app(
+        loaded.uri, tmp_path / "p.sqlite", loaded=loaded, ready_check=lambda: problem[0]
+    )
+    with AppClient(app) as c:
+        answer = c.get("/ready")
+        assert answer.status_code == 503 and answer.json()["detail"] == "model store unreachable"
+        assert c.post("/predict", json={"rows": rows_of(1)}).status_code == 200  # it still could
+        problem[0] = None
+        assert c.get("/ready").status_code == 200
+
+
 # --- the prediction log -------------------------------------------------------------------------
 
 

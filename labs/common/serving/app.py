@@ -9,7 +9,8 @@ prediction log. Reusable by other labs: ``create_app(model_uri, log_path)``.
   the write is queued and lands when it frees), ``dropped`` (the write queue was full; counted
   in ``churn_prediction_log_dropped_total``). A request id already logged is a 409.
 - ``GET /health`` (the process is alive; never touches the log), ``GET /ready`` (model loaded,
-  log open).
+  log open, an optional ``ready_check`` passes); with ``load_gate`` the app listens before its
+  model loads (``/health`` 200, ``/ready`` and ``/predict`` 503 until it is loaded).
 - ``GET /metrics`` — Prometheus text format, one registry per app (tests build many apps).
 - ``POST /monitoring`` — the monitoring job pushes drift share, rolling quality and alerts here
   so they appear in ``/metrics`` beside the serving metrics. No authentication: the server
@@ -33,10 +34,10 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ from labs.common.serving.schema import (
     PredictRequest,
 )
 from labs.common.serving.scoring import LoadedModel, load_model
-from labs.common.serving.writer import LogClosedError, LogWriter, wait_for_write
+from labs.common.serving.writer import LogClosedError, LogWriter, count_late_failure, wait_for_write
 
 logger = logging.getLogger("labs.common.serving.app")
 
@@ -87,6 +88,7 @@ class _ServingState:
         self.loaded: LoadedModel | None = None
         self.writer: LogWriter | None = None
         self.monitoring: dict[str, Any] = {}
+        self.load_error: str | None = None
 
 
 def create_app(
@@ -98,25 +100,44 @@ def create_app(
     log_wait: float = LOG_WAIT_S,
     log_queue_size: int = LOG_QUEUE_SIZE,
     log_drain: float = LOG_DRAIN_S,
+    load_gate: Callable[[], object] | None = None,
+    ready_check: Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """The serving app for ``model_uri`` (loaded at start-up unless ``loaded`` is given),
     logging every prediction to the SQLite file ``log_path`` through a writer thread: /predict
     waits up to ``log_wait`` s for its write, at most ``log_queue_size`` writes queue while the
-    log is locked, and shutdown waits up to ``log_drain`` s for them."""
+    log is locked, and shutdown waits up to ``log_drain`` s for them.
+
+    ``load_gate``: listen first, load the model in a thread once ``load_gate()`` returns.
+    ``ready_check``: an extra readiness condition (off the loop); a string it returns is why
+    ``/ready`` answers 503."""
     metrics = ServingMetrics()
     state = _ServingState()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.loaded = loaded or load_model(model_uri)
-        log = PredictionLog(log_path, busy_timeout=LOG_BUSY_TIMEOUT_S)
-        state.writer = writer = LogWriter(log, maxsize=log_queue_size)
-        metrics.log_queue_depth.set_function(writer.depth)
-        m = state.loaded
+    def serve(m: LoadedModel) -> None:
+        state.loaded = m
         metrics.model.info(
             {"name": m.name, "version": m.version, "uri": m.uri, "scorer": m.scorer_kind}
         )
         logger.info("serving %s (version %s, %s scorer)", m.uri, m.version, m.scorer_kind)
+
+    def load_after_gate() -> None:
+        try:
+            load_gate()  # type: ignore[misc]
+            serve(load_model(model_uri))  # one assignment: /ready sees None or the model
+        except Exception as err:  # alive, never ready; /ready says why
+            logger.exception("model load failed")
+            state.load_error = str(err)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load_gate is None:
+            serve(loaded or load_model(model_uri))
+        log = PredictionLog(log_path, busy_timeout=LOG_BUSY_TIMEOUT_S)
+        state.writer = writer = LogWriter(log, maxsize=log_queue_size)
+        metrics.log_queue_depth.set_function(writer.depth)
+        if load_gate is not None:  # a daemon thread: a gate still waiting never blocks exit
+            threading.Thread(target=load_after_gate, daemon=True).start()
         try:
             yield
         finally:
@@ -237,7 +258,12 @@ def create_app(
     async def ready() -> JSONResponse:
         """The model is loaded and the prediction log is open."""
         if state.loaded is None or state.writer is None:
-            return JSONResponse({"ready": False, "detail": "model not loaded"}, 503)
+            detail = f"model load failed: {state.load_error}" if state.load_error else None
+            return JSONResponse({"ready": False, "detail": detail or "model not loaded"}, 503)
+        if ready_check is not None:
+            problem = await asyncio.to_thread(ready_check)
+            if problem:
+                return JSONResponse({"ready": False, "detail": problem}, 503)
         return JSONResponse(
             {"ready": True, "model_uri": state.loaded.uri, "model_version": state.loaded.version}
         )
@@ -303,7 +329,7 @@ def create_app(
             if not done:
                 logged = "pending"
                 metrics.log_pending.inc()
-                write.add_done_callback(_count_late_failure(metrics, request_id))
+                write.add_done_callback(count_late_failure(metrics.log_dropped, request_id))
             else:
                 try:
                     write.result()
@@ -370,23 +396,3 @@ def create_app(
         return JSONResponse(state.monitoring)
 
     return app
-
-
-def _count_late_failure(metrics: ServingMetrics, request_id: str) -> Callable[[Future], None]:
-    """A callback for a write answered "pending": if it fails after all, count the loss."""
-
-    def check(write: Future) -> None:
-        err = write.exception()
-        if err is None:
-            return
-        reason = (
-            "duplicate"
-            if isinstance(err, DuplicateRequestError)
-            else "shutdown"
-            if isinstance(err, LogClosedError)
-            else "write_error"
-        )
-        metrics.log_dropped.labels(reason).inc()
-        logger.error("request %s was answered but not logged: %s", request_id, err)
-
-    return check

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from labs.common.serving.predlog import PredictionLog
+from labs.common.serving.predlog import DuplicateRequestError, PredictionLog
 
 logger = logging.getLogger("labs.common.serving.writer")
 
@@ -141,3 +141,24 @@ async def wait_for_write(write: Future, timeout: float) -> bool:
         # Retrieve its outcome when it lands, so asyncio does not warn about it.
         waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
     return bool(done)
+
+
+def count_late_failure(dropped: Any, request_id: str) -> Callable[[Future], None]:
+    """A callback for a write answered "pending": if it fails after all, count the loss in
+    ``dropped`` (the app's ``churn_prediction_log_dropped_total``, by reason)."""
+
+    def check(write: Future) -> None:
+        err = write.exception()
+        if err is None:
+            return
+        reason = (
+            "duplicate"
+            if isinstance(err, DuplicateRequestError)
+            else "shutdown"
+            if isinstance(err, LogClosedError)
+            else "write_error"
+        )
+        dropped.labels(reason).inc()
+        logger.error("request %s was answered but not logged: %s", request_id, err)
+
+    return check
