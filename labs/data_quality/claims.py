@@ -10,6 +10,8 @@ import pandas as pd
 from labs.common.results import Claim
 from labs.data_quality.steps import CHARGES, flip_rate
 
+V1, V2, V3 = "v1-before-incident", "v2-incident", "v3-hotfix-cents-to-euros"
+
 if TYPE_CHECKING:
     from labs.data_quality.params import DataQualityParams
 
@@ -33,7 +35,15 @@ def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
     before_acc = float(phase.get_group("before")["accuracy_ungated"].mean())
     incident_acc = float(phase.get_group("incident")["accuracy_ungated"].mean())
     hotfix_acc = float(phase.get_group("hotfix")["accuracy_served"].mean())
+    hotfix_days = phase.get_group("hotfix")
+    hotfix_factor = float(m["hotfix_found"]["unit_factor"])
+    # The fixed batch's valid rows: all of them, unless the hotfix left rows the gate refuses.
+    whole = len(m["p_fixed"]) == len(p_before)
+    max_delta = float(np.max(np.abs(p_before - m["p_fixed"]))) if whole else float("inf")
+    fixed_flips = flip_rate(p_before, m["p_fixed"]) if whole else float("nan")
     entries = {e["name"]: e for e in m["entries"]}
+    mate = m["teammate"]
+    md5_found = mate["md5_found"]
     drift = m["drift"]
     return [
         Claim(
@@ -134,12 +144,14 @@ def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
         ),
         Claim(
             "hotfix_restores_predictions",
-            "The versioned cents→euros conversion restores every prediction, and the daily "
-            "accuracy recovers to its pre-incident level.",
-            passed=len(fixed.quarantined) == 0
+            "The versioned conversion, which estimates the unit factor from the batch against "
+            "the training data (it is not told the factor), restores every prediction, and the "
+            "daily accuracy recovers to its pre-incident level.",
+            passed=hotfix_factor == params.incident_factor
+            and len(fixed.quarantined) == 0
             and not fixed.refusal(params.max_bad_share)
-            and flip_rate(p_before, m["p_fixed"]) == 0.0
-            and float(np.max(np.abs(p_before - m["p_fixed"]))) < 1e-9
+            and fixed_flips == 0.0
+            and max_delta < 1e-9
             and before_acc - incident_acc > params.recovery_tolerance
             and abs(hotfix_acc - before_acc) < params.recovery_tolerance
             and bool(
@@ -148,8 +160,12 @@ def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
                 .all()
             ),  # fmt: skip
             measured={
-                "flip_rate_after_fix": flip_rate(p_before, m["p_fixed"]),
-                "max_abs_delta_p": float(np.max(np.abs(p_before - m["p_fixed"]))),
+                "unit_factor_planted": params.incident_factor,
+                "unit_factor_estimated": hotfix_factor,
+                "unit_factor_estimated_daily": sorted(set(hotfix_days["unit_factor_found"])),
+                "flip_rate_after_fix": fixed_flips,
+                "max_abs_delta_p": max_delta,
+                "fixed_rows_quarantined": len(fixed.quarantined),
                 "accuracy_before": before_acc,
                 "accuracy_incident_ungated": incident_acc,
                 "accuracy_after_hotfix": hotfix_acc,
@@ -158,16 +174,23 @@ def make_claims(params: DataQualityParams, **m: Any) -> list[Claim]:
         ),
         Claim(
             "versioned_data_reproduces_metric",
-            "Each data version is recorded by md5; checking out the pre-incident version "
-            "reproduces the pre-incident ROC-AUC exactly, and the hotfixed batch is "
-            "byte-identical to it.",
-            passed=m["metric_restored"] == m["metric_before"]
-            and entries["v3-hotfix-cents-to-euros"]["md5"] == entries["v1-before-incident"]["md5"]
-            and entries["v2-incident"]["md5"] != entries["v1-before-incident"]["md5"],
+            "Each data version is recorded by md5 in a shared store; a teammate's separate "
+            "process checks out the pre-incident version (md5 verified) and reproduces the "
+            "pre-incident ROC-AUC exactly, and finds the hotfixed batch byte-identical to it.",
+            passed=bool(mate["found"] and mate["md5_verified"])
+            and mate.get("roc_auc_checked_out") == m["metric_before"]
+            and mate.get("roc_auc_recorded") == m["metric_before"]
+            and md5_found.get(V3) is not None
+            and md5_found.get(V3) == md5_found.get(V1)
+            and md5_found.get(V2) not in (None, md5_found.get(V1)),
             measured={
                 "roc_auc_recorded": m["metric_before"],
-                "roc_auc_checked_out": m["metric_restored"],
+                "teammate_found_version": bool(mate["found"]),
+                "teammate_md5_verified": bool(mate["md5_verified"]),
+                "teammate_versions_found": mate["versions_found"],
+                "roc_auc_checked_out": mate.get("roc_auc_checked_out"),
                 **{f"md5_{name}": e["md5"] for name, e in entries.items()},
+                **{f"md5_found_{name}": md5 for name, md5 in md5_found.items()},
             },
         ),
     ]

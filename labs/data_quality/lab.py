@@ -17,14 +17,19 @@ measure each:
    the contract refusing the cents; a distribution check catching ×2 and ×3, which a coarse
    range check lets through; the drift report pointing at the column; a versioned hotfix
    restoring the predictions, visible day by day in the monitoring metrics.
-4. **Versioned data**: each batch is written with its md5; going back to the pre-incident
-   version reproduces the pre-incident metric exactly.
+4. **Versioned data**: each batch is written with its md5 to a shared store; a teammate's
+   separate process checks out the pre-incident version and reproduces its metric exactly.
+
+The parts it demonstrates are parameters of :func:`run` (the gate, the one-pass validation,
+the serving input check, the hotfix, the version store), so ``counterfactuals.py`` can swap in
+broken ones and show each claim failing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,46 +38,76 @@ from labs.common.catalogue import topic
 from labs.common.data import CATEGORICAL_FEATURES, FEATURES, TARGET, make_churn_data
 from labs.common.model import TrainParams, quality_metrics, train_model
 from labs.common.results import LabResult, artifact_path
-from labs.common.schema import BatchExpectations, batch_schema, quarantine
+from labs.common.schema import BatchExpectations, quarantine
 from labs.common.sidecar import sidecar as labs_sidecar
-from labs.common.tracking import log_run_record, warm_up_tracking
+from labs.common.tracking import dump_model, log_run_record, warm_up_tracking
 from labs.data_quality import report
 from labs.data_quality.claims import make_claims
 from labs.data_quality.params import DataQualityParams
 from labs.data_quality.steps import (
     CHARGES,
     EXPERIMENT,
-    KEY,
-    checkout,
+    Gate,
+    Hotfix,
     gate,
-    hotfix_cents,
+    hotfix_units,
     loses_nothing,
+    one_pass_checks,
     plant_problems,
     probabilities,
+    reference_medians,
     rename_categories,
     replay_stream,
     signature_verdicts,
     unit_change,
     with_ids,
-    write_manifest,
-    write_version,
 )
+from labs.data_quality.versions import VersionStore, teammate_checks_out
 
 QUESTION = topic("data_quality").question
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The parts the lab demonstrates; a counterfactual replaces one with a broken version."""
+
+    gate: Gate = gate
+    validate_once: Callable[[pd.DataFrame], list[str]] = one_pass_checks
+    input_check: Callable[[pd.DataFrame], None] | None = None  # at serving, before the model
+    hotfix: Hotfix = hotfix_units
+    store: type = VersionStore
+
+
 def run(
-    params: DataQualityParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: DataQualityParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    gate: Gate = gate,
+    validate_once: Callable[[pd.DataFrame], list[str]] = one_pass_checks,
+    input_check: Callable[[pd.DataFrame], None] | None = None,
+    hotfix: Hotfix = hotfix_units,
+    store: type = VersionStore,
 ) -> LabResult:
-    """Replay the incident and measure every claim."""
+    """Replay the incident and measure every claim.
+
+    The keyword arguments are the parts under test: the row-level ``gate``, the one-pass
+    validation ``validate_once``, an ``input_check`` the served model runs before predicting
+    (none: only MLflow's signature), the ``hotfix`` conversion and the data-version ``store``.
+    """
+    parts = Parts(gate, validate_once, input_check, hotfix, store)
     # The sidecar (a process on the other core, see below) is killed, not awaited, if the
     # lab stops early: Ctrl-C takes effect at once.
     with labs_sidecar() as sidecar:
-        return _run(params, out_dir, echo, sidecar)
+        return _run(params, out_dir, echo, sidecar, parts)
 
 
 def _run(
-    params: DataQualityParams, out_dir: Path, echo: Callable[[str], None], sidecar: Executor
+    params: DataQualityParams,
+    out_dir: Path,
+    echo: Callable[[str], None],
+    sidecar: Executor,
+    parts: Parts,
 ) -> LabResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = params.seed
@@ -87,6 +122,7 @@ def _run(
     model = train_model(train, TrainParams(seed=seed))
     # The contract's batch-level expectations are learned once, from the training data.
     expectations = BatchExpectations.from_reference(train)
+    medians = reference_medians(train)
     before = with_ids(make_churn_data(params.batch_rows, seed=seed + 1), first_id=0)
     p_before = probabilities(model, before)
 
@@ -101,21 +137,22 @@ def _run(
         model,
         train,
         {"before": before, **factors, "incident": incident, "renamed_column": renamed_column},
+        parts.input_check,
     )
 
     # --- 1. The contract reports every failure at once (lazy validation). -------------------
     echo("Validating a clean batch and a dirty one against the contract …")
     clean = with_ids(make_churn_data(params.batch_rows, seed=seed + 2), first_id=10_000)
-    clean_split = gate(clean, expectations)
+    clean_split = parts.gate(clean, expectations)
     dirty = plant_problems(
         with_ids(make_churn_data(params.batch_rows, seed=seed + 3), first_id=20_000),
         params.dirty_rate,
         seed,
     )
-    one_pass = _one_pass_checks(dirty.frame)
+    one_pass = parts.validate_once(dirty.frame)
 
     # --- 2. The gate: valid + quarantined = input; too many bad rows → refused whole. -------
-    dirty_split = gate(dirty.frame, expectations)
+    dirty_split = parts.gate(dirty.frame, expectations)
     accounting = loses_nothing(dirty.frame, dirty_split)
     kept = quarantine(
         dirty_split.quarantined,
@@ -128,11 +165,11 @@ def _run(
         params.bad_batch_rate,
         seed + 1,
     )
-    bad_split = gate(bad.frame, expectations)
+    bad_split = parts.gate(bad.frame, expectations)
 
     # --- 3. The incident: contract, coarse range check, distribution checks. ---------------
     echo("The incident: gating the unit changes …")
-    incident_split = gate(incident, expectations)
+    incident_split = parts.gate(incident, expectations)
     kept_incident = quarantine(
         incident_split.quarantined,
         list(incident_split.refusal(params.max_bad_share)),
@@ -140,11 +177,12 @@ def _run(
         "incident-batch",
     )
     # "Coarse range check" = the contract without batch-level expectations.
-    coarse = {name: gate(batch) for name, batch in factors.items()}
-    with_medians = {name: gate(batch, expectations) for name, batch in factors.items()}
-    # The hotfix: a versioned conversion before the gate.
-    fixed = hotfix_cents(incident, params.renamed_categories)
-    fixed_split = gate(fixed, expectations)
+    coarse = {name: parts.gate(batch, None) for name, batch in factors.items()}
+    with_medians = {name: parts.gate(batch, expectations) for name, batch in factors.items()}
+    # The hotfix: a versioned conversion before the gate. It is not told the factor: it
+    # estimates the unit from the batch against the training data's medians.
+    fixed, hotfix_found = parts.hotfix(incident, medians)
+    fixed_split = parts.gate(fixed, expectations)
     p_fixed = probabilities(model, fixed_split.valid)
 
     echo("Drift reports (Evidently) for the incident and the small factors …")
@@ -172,24 +210,33 @@ def _run(
         factor=params.incident_factor,
         renames=params.renamed_categories,
         expectations=expectations,
+        medians=medians,
         max_bad_share=params.max_bad_share,
         seed=seed + 5,
+        gate_with=parts.gate,
+        hotfix=parts.hotfix,
     )
 
-    # --- 4. Versioned data: md5 per version; going back reproduces the metric. --------------
-    versions_dir = out_dir / "data"
+    # --- 4. Versioned data: md5 per version in a shared store; a teammate goes back. ------
+    store = parts.store(out_dir / "data")
     entries = [
-        write_version(before, versions_dir, "v1-before-incident"),
-        write_version(incident, versions_dir, "v2-incident"),
-        write_version(dirty_split.quarantined, versions_dir, "quarantine-dirty-batch"),
-        write_version(fixed, versions_dir, "v3-hotfix-cents-to-euros"),
+        store.write(before, "v1-before-incident"),
+        store.write(incident, "v2-incident"),
+        store.write(dirty_split.quarantined, "quarantine-dirty-batch"),
+        store.write(fixed, "v3-hotfix-cents-to-euros"),
     ]
     metric_before = quality_metrics(before[TARGET], p_before)["roc_auc"]
     for entry, metric in zip(entries, (metric_before, None, None, None), strict=True):
         entry["roc_auc"] = metric
-    write_manifest(entries, versions_dir)
-    restored = checkout(versions_dir, "v1-before-incident")
-    metric_restored = quality_metrics(restored[TARGET], probabilities(model, restored))["roc_auc"]
+    manifest = store.publish(entries)
+    # The teammate is another process (the sidecar): it has the model file and the store's
+    # address, nothing of this process's memory.
+    model_file = out_dir / "model.skops"
+    dump_model(model, model_file)
+    echo("A teammate's process checks out the pre-incident version …")
+    teammate = sidecar.submit(
+        teammate_checks_out, parts.store, store.directory, "v1-before-incident", model_file
+    ).result()
 
     echo("Waiting for the signature check (MLflow) …")
     signature = signature_future.result()
@@ -215,7 +262,8 @@ def _run(
         stream=stream,
         entries=entries,
         metric_before=metric_before,
-        metric_restored=metric_restored,
+        teammate=teammate,
+        hotfix_found=hotfix_found,
     )
 
     factor_table = report.factor_table(params, p_before, verdicts, coarse, with_medians, drift)
@@ -233,7 +281,7 @@ def _run(
         kept,
         kept.with_suffix(".reason.json"),
         kept_incident.with_suffix(".reason.json"),
-        versions_dir / "versions.json",
+        *([manifest] if manifest else []),
     ]
     echo(f"Logging to MLflow (experiment {EXPERIMENT}) …")
     record = report.run_record(params, claims, files, signature["run_id"])
@@ -245,27 +293,6 @@ def _run(
         artifacts=[artifact_path(f) for f in files],
         mlflow={"experiment": EXPERIMENT, "run_id": run_id},
     )
-
-
-def _one_pass_checks(frame: pd.DataFrame) -> list[str]:
-    """The kinds of failure one lazy pandera pass reports (no second pass, no gate logic)."""
-    import pandera.errors
-
-    try:
-        batch_schema(key=KEY).validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as err:
-        checks = err.failure_cases["check"].astype(str)
-    else:
-        return []
-    kinds = {
-        "missing": checks.str.startswith("not_nullable"),
-        "out_of_range": checks.str.startswith("in_range"),
-        "unknown_category": checks.str.startswith("isin"),
-        "wrong_type": checks.str.startswith("coerce_dtype"),
-        "duplicate_key": checks == "field_uniqueness",
-        "lifetime_rule": checks == "tenure_within_lifetime",
-    }
-    return sorted(k for k, hit in kinds.items() if hit.any())
 
 
 def _comparable(batch: pd.DataFrame) -> pd.DataFrame:

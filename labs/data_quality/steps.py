@@ -3,19 +3,20 @@ the stream replay and the data versions. ``lab.py`` tells the story with them.""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from labs.common.data import (
+    CATEGORICAL_FEATURES,
+    CATEGORIES,
     DAY,
     FEATURES,
+    NUMERIC_FEATURES,
     TARGET,
     Incident,
     ScheduledEvent,
@@ -23,7 +24,7 @@ from labs.common.data import (
     make_production_stream,
 )
 from labs.common.model import quality_metrics, split_xy
-from labs.common.schema import BatchExpectations, BatchSplit, split_batch
+from labs.common.schema import BatchExpectations, BatchSplit, batch_schema, split_batch
 
 KEY = "customer_id"
 EXPERIMENT = "lab-data_quality"
@@ -100,12 +101,41 @@ def plant_problems(frame: pd.DataFrame, rate: float, seed: int) -> DirtyBatch:
 
 # --- the gate ------------------------------------------------------------------------------
 
+# A gate: a batch (and the batch-level expectations, if any) → valid and quarantined rows.
+Gate = Callable[..., BatchSplit]
+# A hotfix: a batch and the reference medians → the converted batch and what it found.
+Hotfix = Callable[[pd.DataFrame, Mapping[str, float]], tuple[pd.DataFrame, dict[str, Any]]]
+
 
 def gate(
     frame: pd.DataFrame, expectations: BatchExpectations | None = None, *, key: str | None = KEY
 ) -> BatchSplit:
     """Split a labelled batch with the shared contract (``labs.common.schema``)."""
     return split_batch(frame, labelled=True, key=key, expectations=expectations)
+
+
+def one_pass_checks(frame: pd.DataFrame, *, lazy: bool = True) -> list[str]:
+    """The kinds of failure one pandera pass over the contract reports (no second pass, no
+    gate logic). ``lazy`` collects every failure; an eager pass stops at the first."""
+    import pandera.errors
+
+    try:
+        batch_schema(key=KEY).validate(frame, lazy=lazy)
+    except pandera.errors.SchemaErrors as err:
+        checks = err.failure_cases["check"].astype(str)
+    except pandera.errors.SchemaError as err:
+        checks = pd.Series([str(getattr(err.check, "name", None) or err.check)])
+    else:
+        return []
+    kinds = {
+        "missing": checks.str.startswith("not_nullable"),
+        "out_of_range": checks.str.startswith("in_range"),
+        "unknown_category": checks.str.startswith("isin"),
+        "wrong_type": checks.str.startswith("coerce_dtype"),
+        "duplicate_key": checks == "field_uniqueness",
+        "lifetime_rule": checks == "tenure_within_lifetime",
+    }
+    return sorted(k for k, hit in kinds.items() if hit.any())
 
 
 def loses_nothing(frame: pd.DataFrame, split: BatchSplit) -> dict[str, int]:
@@ -144,22 +174,69 @@ def flip_rate(before: np.ndarray, after: np.ndarray, threshold: float = 0.5) -> 
     return float(np.mean((before >= threshold) != (after >= threshold)))
 
 
-def hotfix_cents(frame: pd.DataFrame, renames: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
-    """The versioned conversion ``cents_to_euros`` (v2 of the ingestion): divide the charges by
-    100 and map the renamed categories back, until upstream ships its own fix."""
+def reference_medians(reference: pd.DataFrame) -> dict[str, float]:
+    """Each numeric feature's median in the reference (training) data: what a unit is judged by."""
+    return {name: float(reference[name].astype(float).median()) for name in NUMERIC_FEATURES}
+
+
+def estimate_unit_factor(values: pd.Series, reference_median: float) -> float:
+    """The unit change a column went through, estimated from the data: the ratio of its median
+    to the reference median, snapped to a power of ten. Units differ by powers of ten (euros,
+    cents, thousands); a real drift moves the median by far less than ×√10, so it stays 1."""
+    median = float(pd.to_numeric(values, errors="coerce").median())
+    if not math.isfinite(median) or median <= 0 or reference_median <= 0:
+        return 1.0
+    return float(10.0 ** round(math.log10(median / reference_median)))
+
+
+def estimate_renames(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Category values the contract does not know, mapped back to the one it expects and no
+    longer sees — only when that pairing is unambiguous (one unknown, one gone)."""
+    found: dict[str, dict[str, str]] = {}
+    for column in CATEGORICAL_FEATURES:
+        seen = set(frame[column].dropna().astype(str))
+        allowed = set(CATEGORIES[column])
+        unknown, gone = sorted(seen - allowed), sorted(allowed - seen)
+        if len(unknown) == len(gone) == 1:
+            found[column] = {unknown[0]: gone[0]}
+    return found
+
+
+def hotfix_units(
+    frame: pd.DataFrame, medians: Mapping[str, float]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The versioned conversion (v2 of the ingestion): ``monthly_charges`` divided by the unit
+    factor estimated from the batch against the reference, renamed categories mapped back.
+    Returns the converted batch and what it found (the factor, the renames)."""
+    factor = estimate_unit_factor(frame[CHARGES], medians[CHARGES])
+    renames = estimate_renames(frame)
+    return convert(frame, factor, renames), {"unit_factor": factor, "renames": renames}
+
+
+def convert(
+    frame: pd.DataFrame, factor: float, renames: Mapping[str, Mapping[str, str]]
+) -> pd.DataFrame:
+    """``monthly_charges`` / ``factor`` (back to euro cents precision), categories renamed."""
     out = frame.copy()
-    out[CHARGES] = (out[CHARGES].astype(float) / 100).round(2)
+    if factor != 1.0:
+        out[CHARGES] = (out[CHARGES].astype(float) / factor).round(2)
     for column, mapping in renames.items():
-        out[column] = out[column].astype(str).replace({new: old for old, new in mapping.items()})
+        out[column] = out[column].astype(str).replace(dict(mapping))
     return out
 
 
 # --- MLflow: what the model's signature checks (run in a sidecar process) -------------------
 
 
-def signature_verdicts(model: Any, sample: pd.DataFrame, batches: dict[str, pd.DataFrame]) -> dict:
+def signature_verdicts(
+    model: Any,
+    sample: pd.DataFrame,
+    batches: dict[str, pd.DataFrame],
+    input_check: Callable[[pd.DataFrame], None] | None = None,
+) -> dict:
     """Log ``model`` with a signature inferred from ``sample`` and send each batch through
-    MLflow's pyfunc input check (what ``mlflow models serve`` runs before predicting).
+    MLflow's pyfunc input check (what ``mlflow models serve`` runs before predicting), then
+    through ``input_check`` if the served model has one of its own (it raises to refuse).
 
     Returns per batch ``{"accepted": bool, "error": str, "proba": [...]}`` and the run id.
     The model is loaded back with the project's safe skops loader; MLflow's own sklearn
@@ -179,6 +256,8 @@ def signature_verdicts(model: Any, sample: pd.DataFrame, batches: dict[str, pd.D
 
     class _Churn:
         def predict(self, data: pd.DataFrame, params: Any = None) -> np.ndarray:
+            if input_check is not None:
+                input_check(data)
             return loaded.predict_proba(data[list(FEATURES)])[:, 1]
 
     served = mlflow.pyfunc.PyFuncModel(
@@ -216,13 +295,17 @@ def replay_stream(
     hotfix_day: int,
     factor: float,
     renames: Mapping[str, Mapping[str, str]],
-    expectations: BatchExpectations,
+    expectations: BatchExpectations | None,
+    medians: Mapping[str, float],
     max_bad_share: float,
     seed: int,
+    gate_with: Gate = gate,
+    hotfix: Hotfix = hotfix_units,
 ) -> pd.DataFrame:
     """Replay daily batches: from ``incident_day`` upstream sends cents and renamed categories;
-    from ``hotfix_day`` the versioned conversion runs before the gate. Per day: the quality of
-    the model fed the raw batch (no gate), and what the gated path did."""
+    from ``hotfix_day`` the versioned conversion runs before the gate (it estimates the unit
+    from each day's batch). Per day: the quality of the model fed the raw batch (no gate), and
+    what the gated path did."""
     events = [ScheduledEvent(start_day=incident_day, incidents=[
         Incident("unit_change", CHARGES, factor=factor)])]  # fmt: skip
     stream = make_production_stream(days, rows_per_day, seed=seed, events=events)
@@ -233,10 +316,10 @@ def replay_stream(
         if broken:
             batch = rename_categories(batch, renames)
         fixed = int(day) >= hotfix_day
-        ingested = hotfix_cents(batch, renames) if broken and fixed else batch
+        ingested, found = hotfix(batch, medians) if fixed else (batch, {"unit_factor": 1.0})
         _, y = split_xy(batch)
         raw = quality_metrics(y, probabilities(model, batch))
-        split = gate(ingested, expectations)
+        split = gate_with(ingested, expectations)
         refused = bool(split.refusal(max_bad_share))
         served = None if refused else quality_metrics(
             split.valid[TARGET], probabilities(model, split.valid))  # fmt: skip
@@ -246,6 +329,7 @@ def replay_stream(
                 "phase": "hotfix" if broken and fixed else "incident" if broken else "before",
                 "accuracy_ungated": raw["accuracy"],
                 "predicted_churn_ungated": raw["predicted_churn_rate"],
+                "unit_factor_found": found["unit_factor"],
                 "gate_refused": refused,
                 "quarantined_rows": len(split.quarantined),
                 "accuracy_served": np.nan if served is None else served["accuracy"],
@@ -256,35 +340,3 @@ def replay_stream(
             }
         )
     return pd.DataFrame(rows)
-
-
-# --- data versions --------------------------------------------------------------------------
-
-
-def md5_file(path: Path) -> str:
-    """The md5 of a file's bytes: what DVC records for a tracked file."""
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def write_version(frame: pd.DataFrame, directory: Path, name: str) -> dict[str, Any]:
-    """Write one data version as CSV; return its manifest entry (path, md5, rows)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.csv"
-    frame.to_csv(path, index=False)
-    return {"name": name, "path": path.name, "md5": md5_file(path), "rows": len(frame)}
-
-
-def write_manifest(entries: list[dict[str, Any]], directory: Path) -> Path:
-    path = directory / "versions.json"
-    path.write_text(json.dumps({"versions": entries}, indent=2) + "\n")
-    return path
-
-
-def checkout(directory: Path, name: str) -> pd.DataFrame:
-    """Go back to a recorded version: read it and refuse it if its bytes changed."""
-    manifest = json.loads((directory / "versions.json").read_text())["versions"]
-    entry = next(e for e in manifest if e["name"] == name)
-    path = directory / entry["path"]
-    if md5_file(path) != entry["md5"]:
-        raise ValueError(f"{path} does not match its recorded md5 {entry['md5']}")
-    return pd.read_csv(path)

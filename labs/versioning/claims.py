@@ -229,7 +229,9 @@ def alias_moves_audited(e: Evidence) -> Claim:
             "moves_logged": len(moves),
             "champion_moves": len(champion),
             "challenger_moves": len(challenger),
-            "last_move": f"{moves[-1].action} v{moves[-1].from_version} → v{moves[-1].to_version}",
+            "last_move": f"{moves[-1].action} v{moves[-1].from_version} → v{moves[-1].to_version}"
+            if moves
+            else None,
         },
     )
 
@@ -238,21 +240,29 @@ def concurrent_registrations_safe(e: Evidence) -> Claim:
     c, n = e.concurrent, e.writers_asked
     return Claim(
         "concurrent_registrations_safe",
-        f"{n} processes registering the same model at the same moment get distinct versions, "
-        "each serving its own model; nothing is overwritten, and the same bytes registered "
-        "again find their version instead of adding one.",
-        passed=c["distinct"]
+        f"{n} processes with different models, and one more with the first one's bytes, "
+        "register the same model name at the same moment (their registration windows "
+        "overlap): each model gets its own version and serves it, the twin finds the first "
+        "one's version instead of adding a duplicate, and nothing is overwritten.",
+        passed=c["overlapped"]
+        and c["distinct"]
+        and c["twin_same_version"]
+        and c["pair_created"] == 1
         and c["count_after"] - c["count_before"] == n == c["created"]
         and all(c["own_model"])
         and c["same_bytes_same_version"]
         and c["count_after_again"] == c["count_after"]
         and c["champion_unchanged"],
         measured={
+            "processes": c["processes"],
             "versions": [int(v) for v in c["versions"]],
             "new_versions": c["count_after"] - c["count_before"],
             "each_serves_its_model": sum(c["own_model"]),
+            "twin_got_first_version": c["twin_same_version"],
+            "versions_created_for_the_twin_pair": c["pair_created"],
             "same_bytes_same_version": c["same_bytes_same_version"],
             "overlapped": c["overlapped"],
+            "overlap_ms": c["overlap_ms"],
             "start_spread_ms": c["start_spread_ms"],
             "locked_retries": c["retries"],
         },

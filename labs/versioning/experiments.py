@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ def run_experiments(
     experiments: Mapping[str, Sequence[str]],
     baseline: DataVersion,
     repo: Path | None = None,
+    run_one: Callable[[Workspace, Path, str, Sequence[str]], None] | None = None,
 ) -> dict[str, Any]:
-    """``dvc exp run -S …`` per setting on the baseline commit checked out in ``repo`` (the
-    scratch clone by default), then ``dvc exp show``."""
+    """``dvc exp run -S …`` per setting (or ``run_one``) on the baseline commit checked out in
+    ``repo`` (the scratch clone by default), then ``dvc exp show``."""
     repo = repo or ws.repo
 
     def git(*args: str) -> str:
@@ -38,10 +39,7 @@ def run_experiments(
     for name, overrides in experiments.items():
         # An experiment starts from the workspace, and the previous one left its params there.
         git("checkout", "--quiet", "--", "params.yaml", "dvc.lock")
-        args = ["exp", "run", "--name", name]
-        for item in overrides:
-            args += ["--set-param", str(item)]
-        ws.dvc(*args, repo=repo)
+        (run_one or exp_run)(ws, repo, name, overrides)
     seconds = time.perf_counter() - start
     shown = json.loads(ws.dvc("exp", "show", "--json", repo=repo))
     git("checkout", "--quiet", "--", "params.yaml", "dvc.lock")
@@ -59,6 +57,14 @@ def run_experiments(
         "exp_refs": len(refs.splitlines()),
         "seconds": seconds,
     }
+
+
+def exp_run(ws: Workspace, repo: Path, name: str, overrides: Sequence[str]) -> None:
+    """One experiment: ``dvc exp run --name NAME -S section.key=value …``."""
+    args = ["exp", "run", "--name", name]
+    for item in overrides:
+        args += ["--set-param", str(item)]
+    ws.dvc(*args, repo=repo)
 
 
 def experiment_rows(shown: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:

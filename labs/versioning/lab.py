@@ -22,8 +22,10 @@ evaluate) and its MLflow registry, in this order:
    aliases; rolling back moves ``champion`` to the previous version and
    ``models:/…@champion`` serves the old predictions exactly; rolling back past the first
    champion is refused and changes nothing. Every move is audited.
-5. **Team work.** Processes register versions of the same model at the same moment: each gets
-   its own version, nothing is overwritten.
+5. **Team work.** Processes register versions of the same model at the same moment (their
+   registration windows measured to overlap): each model gets its own version, a process with
+   the same bytes as another gets that version (compare-and-set under the registry lock),
+   nothing is overwritten.
 
 The user's checkout is never touched: the git and DVC work happens in a temporary clone with
 its own DVC cache, remote and MLflow store, removed at the end even when the lab fails. The
@@ -52,12 +54,14 @@ from typing import Any
 
 from labs.common.catalogue import topic
 from labs.common.paths import project_root
+from labs.common.registration import register_version
 from labs.common.registry import MODEL_NAME, reset_lab_model
 from labs.common.results import LabResult, artifact_path, log_claims
 from labs.versioning.claims import Evidence, make_claims
 from labs.versioning.experiments import run_experiments
 from labs.versioning.models import (
     EXPERIMENT,
+    AuditedAliases,
     demonstrate_rollback,
     follow_lineage,
     register_model_version,
@@ -92,7 +96,7 @@ class VersioningParams:
         }
     )
     registered_model: str = "churn-model-versioning-lab"
-    writers: int = 2  # processes registering versions at the same moment
+    writers: int = 2  # processes registering their own models at once (+1 twin of the first)
     command_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
@@ -129,10 +133,22 @@ def run(
     out_dir: Path,
     echo: Callable[[str], None] = lambda _: None,
     source: Path | None = None,
+    *,
+    build_new_version: Callable[..., DataVersion] = build_data_version,
+    teammate: Callable[..., tuple[dict[str, Any], dict[str, Any]]] = teammate_reproduces,
+    experiment: Callable[..., dict[str, Any]] = run_experiments,
+    follow: Callable[..., dict[str, Any]] = follow_lineage,
+    register_model: Callable[..., str] = register_model_version,
+    aliases: Any = AuditedAliases,
+    register_with: Callable[..., tuple[str, bool]] = register_version,
 ) -> LabResult:
     """Build, switch, reproduce and share data versions; register, promote and roll back models.
 
-    ``source`` is the git checkout to clone (the project's by default); it is only read.
+    ``source`` is the git checkout to clone (the project's by default); it is only read. The
+    keyword arguments are the parts under test (``counterfactuals.py`` swaps in broken ones):
+    how data v2 is built and committed, how a teammate reproduces v1, how experiments are run,
+    how a registry version's lineage is followed back, how the lab registers its models, how
+    aliases move, and how concurrent writers register.
     """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,13 +197,13 @@ def run(
         # v2 is built here: one pulls v1 from the remote and reproduces its metric; another
         # tries hyperparameters with `dvc exp run`. Neither touches this workspace.
         echo("  meanwhile a teammate clones v1, runs dvc pull and dvc repro --force …")
-        teammate = teammates.submit(teammate_reproduces, ws, v1)
+        mate = teammates.submit(teammate, ws, v1)
         echo(f"  meanwhile another runs experiments on v1: {', '.join(params.experiments)} …")
-        experimenter = teammates.submit(_experiment_on, ws, v1, params.experiments)
+        experimenter = teammates.submit(_experiment_on, ws, v1, params.experiments, experiment)
 
         # 1 (cont.). Data v2, "a newer month": a second commit, other bytes, another metric.
         echo(f"Data v2: {params.v2_rows} rows, seed {params.v2_seed} — dvc repro …")
-        v2 = build_data_version(ws, "v2", params.v2_rows, params.v2_seed)
+        v2 = build_new_version(ws, "v2", params.v2_rows, params.v2_seed)
         shutil.copy2(ws.repo / MODEL_FILE, keep / "model-v2.skops")
         shutil.copy2(ws.repo / TRAIN_DATA, keep / "train-v2.csv")
         metrics_diff = json.loads(ws.dvc("metrics", "diff", v1.commit, v2.commit, "--json"))
@@ -196,7 +212,7 @@ def run(
         # 4. Register both models in the project's store, tagged with their lineage ...
         echo(f"Registering both models as versions of {name!r} (lineage tags) …")
         numbers = {
-            dv.label: register_model_version(
+            dv.label: register_model(
                 client,
                 name,
                 dv,
@@ -207,14 +223,16 @@ def run(
         }
         # ... and follow the tags back: v2 first, then v1 (which is also "switch to v1").
         echo("Following each version's tags back: git checkout, then dvc checkout …")
-        lineage = [follow_lineage(ws, client, name, numbers[label]) for label in ("v2", "v1")]
+        lineage = [follow(ws, client, name, numbers[label]) for label in ("v2", "v1")]
         timings["dvc_checkout_s"] = lineage[-1]["dvc_checkout_s"]
         # Promote, challenge, roll back, and one rollback too many — served via the alias.
         echo("v1 → champion, v2 → challenger → champion, roll back …")
-        aliases = demonstrate_rollback(client, name, numbers, reference_x, audit_log)
+        moved = demonstrate_rollback(client, name, numbers, reference_x, audit_log, aliases)
 
         # 5. Team work: teammates' processes register their own models at the same moment.
-        echo(f"{params.writers} processes register {name!r} at once …")
+        echo(
+            f"{params.writers} processes (+1 with the first one's bytes) register {name!r} at once"
+        )
         start = time.perf_counter()
         files = writer_models(keep / "train-v2.csv", keep, params.writers, seed=params.v2_seed)
         concurrent = register_concurrently(
@@ -225,10 +243,11 @@ def run(
             ws.root / "writers",
             writer_env(ws.env),
             params.command_timeout_s,
+            register_with,
         )
         timings["concurrent_registration_s"] = time.perf_counter() - start
 
-        roundtrip, reproduced = teammate.result()
+        roundtrip, reproduced = mate.result()
         timings["teammate_pull_s"] = roundtrip["seconds"]
         timings["teammate_repro_s"] = reproduced["seconds"]
         experiments = experimenter.result()
@@ -247,7 +266,7 @@ def run(
             numbers=numbers,
             lineage=lineage,
             experiments=experiments,
-            aliases=aliases,
+            aliases=moved,
             concurrent=concurrent,
         )
         claims = make_claims(evidence)
@@ -269,12 +288,15 @@ def run(
 
 
 def _experiment_on(
-    ws: Workspace, v1: DataVersion, experiments: Mapping[str, Sequence[str]]
+    ws: Workspace,
+    v1: DataVersion,
+    experiments: Mapping[str, Sequence[str]],
+    experiment: Callable[..., dict[str, Any]] = run_experiments,
 ) -> dict[str, Any]:
     """An experimenter's clone at v1: pull v1's outputs, then ``dvc exp run`` each setting."""
     clone = ws.clone(ws.root / "experimenter", v1.commit)
     ws.dvc("pull", repo=clone)
-    return run_experiments(ws, experiments, v1, repo=clone)
+    return experiment(ws, experiments, v1, repo=clone)
 
 
 def _flat_params(params: VersioningParams) -> dict[str, Any]:

@@ -76,7 +76,9 @@ def register_model_version(
     return number
 
 
-def follow_lineage(ws: Workspace, client: MlflowClient, name: str, number: str) -> dict[str, Any]:
+def follow_lineage(
+    ws: Workspace, client: MlflowClient, name: str, number: str, *, dvc_checkout: bool = True
+) -> dict[str, Any]:
     """From a registry version's tags alone: check out its commit and data, compare the bytes.
 
     Also records what ``git checkout`` alone leaves in the workspace (the data of whatever was
@@ -87,19 +89,23 @@ def follow_lineage(ws: Workspace, client: MlflowClient, name: str, number: str) 
     registered = client.get_model_version(name, number)
     tags, missing = registered.tags, missing_lineage(registered)
     outs = lock_outs(ws.repo)
-    ws.git("checkout", "--quiet", tags["git_commit"])
+    commit = tags.get("git_commit")
+    if commit:  # without it there is nothing to go back to: the workspace stays as it is
+        ws.git("checkout", "--quiet", commit)
     after_git = file_md5s(ws.repo, outs)
     start = time.perf_counter()
-    ws.dvc("checkout")
+    if commit and dvc_checkout:
+        ws.dvc("checkout")
     seconds = time.perf_counter() - start
     after_dvc = file_md5s(ws.repo, outs)
+    data_md5 = tags.get("data_md5")
     return {
         "version": number,
         "missing_tags": missing,
-        "commit": tags["git_commit"],
-        "lock_pins_data": lock_md5(ws.repo, TRAIN_DATA) == tags["data_md5"],
-        "data_matches": after_dvc[TRAIN_DATA] == tags["data_md5"],
-        "model_matches": file_sha256(ws.repo / MODEL_FILE) == tags["model_sha256"],
+        "commit": commit,
+        "lock_pins_data": bool(data_md5) and lock_md5(ws.repo, TRAIN_DATA) == data_md5,
+        "data_matches": bool(data_md5) and after_dvc[TRAIN_DATA] == data_md5,
+        "model_matches": file_sha256(ws.repo / MODEL_FILE) == tags.get("model_sha256"),
         "after_git_checkout": after_git,
         "after_dvc_checkout": after_dvc,
         "dvc_checkout_s": seconds,
@@ -113,33 +119,46 @@ def predict(model_uri: str, x: pd.DataFrame) -> Any:
     return load_sklearn_model(model_uri).predict_proba(x)[:, 1]
 
 
+class AuditedAliases:
+    """How the lab moves aliases: the project's audited registry functions."""
+
+    promote = staticmethod(promote)
+    set_alias = staticmethod(set_alias)
+    rollback = staticmethod(rollback)
+
+
 def demonstrate_rollback(
-    client: MlflowClient, name: str, numbers: Mapping[str, str], x: pd.DataFrame, audit_log: Path
+    client: MlflowClient,
+    name: str,
+    numbers: Mapping[str, str],
+    x: pd.DataFrame,
+    audit_log: Path,
+    aliases: Any = AuditedAliases,
 ) -> dict[str, Any]:
     """v1 → champion; v2 → challenger, promoted; roll back. Predictions via the alias each time.
 
     Then one rollback too many: v1 was the first champion of this (fresh) model, so there is
-    nowhere to go back to, and the registry must refuse and change nothing.
+    nowhere to go back to, and the registry must refuse and change nothing. ``aliases`` holds
+    the ``promote`` / ``set_alias`` / ``rollback`` that move them.
     """
     uri = f"models:/{name}@{CHAMPION}"
     logged_before = len(read_audit_log(audit_log))
-    promote(client, name, numbers["v1"], reason="data v1: first model", audit_log=audit_log)
+    aliases.promote(client, name, numbers["v1"], reason="data v1: first model", audit_log=audit_log)
     before = predict(uri, x)
-    set_alias(
+    aliases.set_alias(
         client, name, CHALLENGER, numbers["v2"], reason="retrained on data v2", audit_log=audit_log
     )
-    promote(client, name, numbers["v2"], reason="challenger on data v2", audit_log=audit_log)
+    aliases.promote(
+        client, name, numbers["v2"], reason="challenger on data v2", audit_log=audit_log
+    )
     promoted = predict(uri, x)
-    rollback(client, name, reason="v2 rejected after release", audit_log=audit_log)
+    early = _refusal(aliases, client, name, "v2 rejected after release", audit_log)
     after = predict(uri, x)
     champion_after = alias_version(client, name, CHAMPION)
     moves = read_audit_log(audit_log)[logged_before:]
-    try:
-        rollback(client, name, reason="one rollback too many", audit_log=audit_log)
-        refusal = ""
-    except NoPreviousVersionError as err:
-        refusal = str(err)
+    refusal = _refusal(aliases, client, name, "one rollback too many", audit_log)
     return {
+        "first_rollback_refused": early,
         "versions": dict(numbers),
         "champion_after": champion_after,
         "max_diff_promoted": float(abs(promoted - before).max()),
@@ -150,3 +169,12 @@ def demonstrate_rollback(
         "champion_after_refusal": alias_version(client, name, CHAMPION),
         "moves_after_refusal": len(read_audit_log(audit_log)) - logged_before,
     }
+
+
+def _refusal(aliases: Any, client: MlflowClient, name: str, reason: str, audit_log: Path) -> str:
+    """Roll back; the refusal's message if the registry refused ("" if it moved)."""
+    try:
+        aliases.rollback(client, name, reason=reason, audit_log=audit_log)
+    except NoPreviousVersionError as err:
+        return str(err)
+    return ""

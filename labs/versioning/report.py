@@ -150,7 +150,8 @@ def write_outputs(
     audit_log: Path,
     timings: Mapping[str, float],
 ) -> list[Path]:
-    """versions.md, versions.png (+ what it draws), experiments.json; the audit log is there."""
+    """versions.md, versions.png (+ what it draws), experiments.json, and the audit log if a
+    move was logged (aliases moved around the audited functions leave none)."""
     report = out_dir / "versions.md"
     report.write_text(
         "# Versions made by the versioning lab\n\n"
@@ -160,7 +161,7 @@ def write_outputs(
     exps = out_dir / "experiments.json"
     exps.write_text(json.dumps(e.experiments["raw"], indent=2) + "\n")
     figure = plot_versions(out_dir / "versions.png", table, e.moves)
-    return [report, figure, exps, audit_log]
+    return [report, figure, exps, *([audit_log] if audit_log.exists() else [])]
 
 
 def plot_versions(path: Path, table: list[dict[str, str]], moves: Sequence[AliasMove]) -> Path:

@@ -64,21 +64,25 @@ def build_data_version(ws: Workspace, label: str, rows: int, seed: int) -> DataV
 
 def set_generate_params(path: Path, rows: int, seed: int) -> None:
     """Set ``generate.n_rows`` and ``generate.seed`` in a params.yaml, nothing else."""
+    set_params(path, "generate", {"n_rows": rows, "seed": seed})
+
+
+def set_params(path: Path, section: str, wanted: Mapping[str, Any]) -> None:
+    """Set keys of one top-level ``section`` of a params.yaml, nothing else."""
     # A line edit, not a YAML round trip: comments survive and `git diff` shows two lines.
     lines = path.read_text().splitlines(keepends=True)
-    wanted = {"n_rows": rows, "seed": seed}
-    section, done = None, set()
+    current, done = None, set()
     for i, line in enumerate(lines):
         if line.strip() and not line[0].isspace():
-            section = line.split(":")[0].strip()
-        elif section == "generate":
+            current = line.split(":")[0].strip()
+        elif current == section:
             key = line.strip().split(":")[0]
             if key in wanted:
                 indent = line[: len(line) - len(line.lstrip())]
                 lines[i] = f"{indent}{key}: {wanted[key]}\n"
                 done.add(key)
     if done != set(wanted):
-        raise ScratchError(f"{path} has no generate.{sorted(set(wanted) - done)} to change")
+        raise ScratchError(f"{path} has no {section}.{sorted(set(wanted) - done)} to change")
     path.write_text("".join(lines))
 
 
@@ -122,7 +126,14 @@ def teammate_reproduces(ws: Workspace, v1: DataVersion) -> tuple[dict[str, Any],
 
     Returns the pull's measurements and the reproduction's.
     """
-    mate = ws.clone(ws.root / "teammate", v1.commit)
+    return pull_and_reproduce(ws, v1, ws.clone(ws.root / "teammate", v1.commit))
+
+
+def pull_and_reproduce(
+    ws: Workspace, v1: DataVersion, mate: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """In the teammate's clone ``mate``: ``dvc pull``, then ``dvc repro --force`` from training
+    on; what the cache held before, the bytes after the pull, and what the retraining gave."""
     cache = mate / ".dvc" / "cache"
     cached_before = count_files(cache)
     present_before = same_files(file_md5s(mate, list(v1.md5)), v1.md5)

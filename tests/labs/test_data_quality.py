@@ -9,10 +9,27 @@ import pandas as pd
 import pytest
 
 from labs.common.catalogue import topic
+from labs.common.data import make_churn_data
 from labs.common.plots import read_drawing
 from labs.common.results import LabResult, finish, read_summary
+from labs.common.schema import BatchExpectations
+from labs.data_quality.counterfactuals import (
+    MemoryStore,
+    hotfix_assumes_thousandths,
+    naive_gate,
+    types_only_gate,
+)
 from labs.data_quality.lab import run
 from labs.data_quality.params import DataQualityParams
+from labs.data_quality.steps import (
+    gate,
+    hotfix_units,
+    loses_nothing,
+    plant_problems,
+    reference_medians,
+    unit_change,
+    with_ids,
+)
 
 SMALL = DataQualityParams(
     train_rows=1200,
@@ -91,6 +108,9 @@ def test_distribution_check_catches_what_the_range_check_misses(lab: LabResult) 
 
 def test_hotfix_restores_predictions_and_accuracy(lab: LabResult) -> None:
     m = measured(lab, "hotfix_restores_predictions")
+    # The factor is estimated from the data (not passed in): the batch and every hotfix day.
+    assert m["unit_factor_estimated"] == m["unit_factor_planted"] == SMALL.incident_factor
+    assert m["unit_factor_estimated_daily"] == [SMALL.incident_factor]
     assert m["flip_rate_after_fix"] == 0 and m["max_abs_delta_p"] < 1e-9
     assert m["accuracy_incident_ungated"] < m["accuracy_before"] - 0.3
     assert abs(m["accuracy_after_hotfix"] - m["accuracy_before"]) < SMALL.recovery_tolerance
@@ -99,9 +119,14 @@ def test_hotfix_restores_predictions_and_accuracy(lab: LabResult) -> None:
 
 def test_going_back_to_the_pre_incident_version_reproduces_the_metric(lab: LabResult) -> None:
     m = measured(lab, "versioned_data_reproduces_metric")
+    # Read back by a teammate's process, from the store: all four versions, md5 verified.
+    assert m["teammate_found_version"] and m["teammate_md5_verified"]
+    assert m["teammate_versions_found"] == 4
     assert m["roc_auc_checked_out"] == m["roc_auc_recorded"] > 0.7
-    assert m["md5_v3-hotfix-cents-to-euros"] == m["md5_v1-before-incident"]
-    assert m["md5_v2-incident"] != m["md5_v1-before-incident"]
+    assert m["md5_found_v3-hotfix-cents-to-euros"] == m["md5_found_v1-before-incident"]
+    assert m["md5_found_v2-incident"] != m["md5_found_v1-before-incident"]
+    for name in ("v1-before-incident", "v2-incident", "v3-hotfix-cents-to-euros"):
+        assert m[f"md5_found_{name}"] == m[f"md5_{name}"]
 
 
 def test_summary_plot_and_reports_follow_the_contract(lab: LabResult, out_dir: Path) -> None:
@@ -127,16 +152,83 @@ def test_summary_plot_and_reports_follow_the_contract(lab: LabResult, out_dir: P
 
 def test_a_claim_that_must_not_hold_fails_the_lab(tmp_path: Path, capsys) -> None:
     # A 5 % unit change moves the median by less than the reference IQR: the median
-    # expectation lets it through, and few decisions flip.
-    result = run(replace(SMALL, unit_factors=(1.05, 100.0)), tmp_path)
+    # expectation lets it through, and few decisions flip. The incident here is ×1000, which
+    # the hotfix is not told: it must estimate it (a hard-coded ÷100 fails this). And the
+    # versions are kept in the writing process's memory: the teammate's process finds none.
+    result = run(
+        replace(SMALL, unit_factors=(1.05, 1000.0), incident_factor=1000.0),
+        tmp_path,
+        store=MemoryStore,
+    )
     m = measured(result, "distribution_check_catches_small_factors")
     assert m["median_check_refused_x1.05"] is False
     assert m["range_check_rows_failed_x1.05"] == 0
     assert not result.claim("distribution_check_catches_small_factors").passed
     assert measured(result, "signature_accepts_unit_change")["flip_rate_x1.05"] < 0.1
     assert result.claim("gate_loses_nothing").passed
+    fix = measured(result, "hotfix_restores_predictions")
+    assert fix["unit_factor_estimated"] == 1000.0 and fix["unit_factor_estimated_daily"] == [1000.0]
+    assert fix["max_abs_delta_p"] < 1e-9 and result.claim("hotfix_restores_predictions").passed
+    kept = measured(result, "versioned_data_reproduces_metric")
+    assert kept["teammate_found_version"] is False and kept["teammate_versions_found"] == 0
+    assert kept["roc_auc_checked_out"] is None and kept["md5_v1-before-incident"]
+    assert not result.claim("versioned_data_reproduces_metric").passed
     assert finish(result, tmp_path) == 1
-    assert "✗ distribution_check_catches_small_factors" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "✗ distribution_check_catches_small_factors" in out
+    assert "✗ versioned_data_reproduces_metric" in out
+
+
+# Small enough for a counterfactual run: the claims asserted here do not need more rows.
+TINY = replace(SMALL, train_rows=600, batch_rows=200, stream_days=5, rows_per_day=100, hotfix_day=3)
+
+
+def test_a_hotfix_with_a_hard_coded_wrong_factor_fails(tmp_path: Path) -> None:
+    result = run(TINY, tmp_path, hotfix=hotfix_assumes_thousandths)
+    m = measured(result, "hotfix_restores_predictions")
+    assert m["unit_factor_estimated"] == 1000.0 != m["unit_factor_planted"]
+    # ÷1000 leaves charges 10× too low: the median expectation refuses every hotfix day.
+    assert m["accuracy_after_hotfix"] is None or m["max_abs_delta_p"] > 0.01
+    assert not result.claim("hotfix_restores_predictions").passed
+    kept = measured(result, "versioned_data_reproduces_metric")
+    assert kept["teammate_md5_verified"]  # the teammate reads the store fine …
+    # … but the hotfixed version is not the pre-incident bytes.
+    assert kept["md5_found_v3-hotfix-cents-to-euros"] != kept["md5_found_v1-before-incident"]
+    assert not result.claim("versioned_data_reproduces_metric").passed
+
+
+def test_a_gate_that_checks_types_only_lets_the_incident_through() -> None:
+    train = make_churn_data(600, seed=1)
+    expectations = BatchExpectations.from_reference(train)
+    incident = unit_change(with_ids(make_churn_data(200, seed=2), first_id=0), 100.0, seed=1)
+    assert gate(incident, expectations).bad_share == 1.0
+    assert types_only_gate(incident, expectations).bad_share == 0.0
+    dirty = plant_problems(with_ids(make_churn_data(200, seed=3), first_id=0), 0.25, seed=1)
+    caught = set(types_only_gate(dirty.frame).quarantined.index)
+    missed = {kind for row, kind in dirty.planted.items() if row not in caught}
+    assert missed == {"out_of_range", "unknown_category", "duplicate_key", "lifetime_rule"}
+
+
+def test_dropping_rows_before_the_gate_loses_them() -> None:
+    # The counterfactual `naive-gate`'s cleaning step: dropna() before the gate.
+    dirty = plant_problems(with_ids(make_churn_data(200, seed=3), first_id=0), 0.25, seed=1)
+    assert loses_nothing(dirty.frame, gate(dirty.frame))["missing_rows"] == 0
+    lost = loses_nothing(dirty.frame, naive_gate(dirty.frame))
+    planted_missing = sum(kind == "missing" for kind in dirty.planted.values())
+    assert lost["missing_rows"] == planted_missing > 0
+    assert lost["valid_rows"] + lost["quarantined_rows"] == lost["input_rows"] - planted_missing
+
+
+def test_the_hotfix_estimates_the_unit_and_leaves_clean_data_alone() -> None:
+    train = make_churn_data(600, seed=1)
+    medians = reference_medians(train)
+    batch = with_ids(make_churn_data(200, seed=2), first_id=0)
+    for factor in (10.0, 100.0, 1000.0):
+        fixed, found = hotfix_units(unit_change(batch, factor, seed=1), medians)
+        assert found["unit_factor"] == factor
+        assert fixed["monthly_charges"].equals(batch["monthly_charges"])
+    same, found = hotfix_units(batch, medians)
+    assert found == {"unit_factor": 1.0, "renames": {}} and same.equals(batch)
 
 
 def test_params_are_checked() -> None:

@@ -22,6 +22,8 @@ import mlflow
 import pytest
 import yaml
 
+from labs.common.data import make_churn_data
+from labs.common.model import split_xy
 from labs.common.plots import read_drawing
 from labs.common.registry import (
     CHAMPION,
@@ -252,20 +254,52 @@ def test_every_alias_move_is_in_the_audit_log(lab) -> None:
 
 def test_concurrent_writers_get_distinct_versions_and_overwrite_nothing(lab, client) -> None:
     m = measured(lab, "concurrent_registrations_safe")
-    assert len(set(m["versions"])) == m["new_versions"] == SMALL.writers
-    assert sorted(m["versions"]) == [3, 4]  # after v1 and v2
-    assert m["each_serves_its_model"] == SMALL.writers
-    assert m["overlapped"]  # they really registered at the same time
+    assert m["processes"] == SMALL.writers + 1  # one more holds the first writer's bytes
+    assert m["new_versions"] == SMALL.writers
+    assert m["versions"] == [3, 4, 3]  # after v1 and v2; the twin got the first one's
+    assert m["twin_got_first_version"] and m["versions_created_for_the_twin_pair"] == 1
+    assert m["each_serves_its_model"] == SMALL.writers + 1
+    # They really registered at the same time: every window overlaps every other.
+    assert m["overlapped"] and m["overlap_ms"] > 0
     assert m["same_bytes_same_version"]  # find-or-register: the same bytes, no new version
     # Each version holds exactly its writer's bytes: the sha256 tag is the writer's file's.
     writers = lab["evidence"].concurrent["writers"]
     for w in writers:
         tags = client.get_model_version(SMALL.registered_model, w["version"]).tags
         assert tags["model_sha256"] == w["model_sha256"]
-        assert w["created"]
+    # Each distinct model created once; of the first writer and its twin, only one created.
+    assert sum(w["created"] for w in writers) == SMALL.writers
+    assert writers[0]["created"] != writers[-1]["created"]
     assert len({w["model_sha256"] for w in writers}) == SMALL.writers
     all_versions = client.search_model_versions(f"name='{SMALL.registered_model}'")
     assert sorted(int(v.version) for v in all_versions) == [1, 2, 3, 4]
+
+
+def test_registering_without_the_lock_duplicates_the_twins_version(lab, client, tmp_path) -> None:
+    # The counterfactual `registry-without-guards`, through the real path: writer processes
+    # released at once, each searching and registering without the lock (no compare-and-set).
+    from labs.common.registry import reset_lab_model
+    from labs.versioning.counterfactuals import register_without_lock
+    from labs.versioning.writers import register_concurrently, writer_env, writer_models
+
+    name = "churn-model-versioning-test-nolock"
+    reset_lab_model(client, name, owner=EXPERIMENT, setting="test")
+    e: Evidence = lab["evidence"]
+    train = tmp_path / "train.csv"
+    make_churn_data(600, seed=SMALL.v2_seed).to_csv(train, index=False)
+    x, _ = split_xy(make_churn_data(50, seed=5))
+    files = writer_models(train, tmp_path, 2, seed=SMALL.v2_seed)
+    c = register_concurrently(
+        client, name, files, x, tmp_path / "gate", writer_env({}), 120,
+        register_with=register_without_lock,
+    )  # fmt: skip
+    assert c["overlapped"]  # the race really happened …
+    assert c["pair_created"] == 2 and c["versions"][-1] != c["versions"][0]  # … and was lost
+    assert c["count_after"] - c["count_before"] == 3  # two models, three versions
+    claim = claims_module.concurrent_registrations_safe(replace(e, concurrent=c))
+    assert not claim.passed
+    assert claim.measured["versions_created_for_the_twin_pair"] == 2
+    assert claim.measured["new_versions"] == 3
 
 
 def test_summary_validates_and_the_mlflow_run_holds_the_claims(lab, client) -> None:
@@ -368,8 +402,11 @@ def test_claims_do_not_hold_on_evidence_that_contradicts_them(lab) -> None:
         replace(e, lineage=[*e.lineage[:-1], restore])
     ).passed
     # One version serving another writer's model means something was overwritten.
-    clobbered = {**e.concurrent, "own_model": [True, False]}
+    clobbered = {**e.concurrent, "own_model": [True, False, True]}
     assert not claims_module.concurrent_registrations_safe(replace(e, concurrent=clobbered)).passed
+    # Writers that registered one after the other prove nothing about concurrency.
+    one_by_one = {**e.concurrent, "overlapped": False}
+    assert not claims_module.concurrent_registrations_safe(replace(e, concurrent=one_by_one)).passed
     # An experiment recorded as a branch commit is not "no commit".
     committed = {**e.experiments, "commits_unchanged": False}
     assert not claims_module.experiments_tracked(replace(e, experiments=committed)).passed
@@ -410,7 +447,8 @@ def test_stopping_the_scratch_stops_commands_of_other_threads_at_once(tmp_path: 
         # ended now, not after its 60 s: the result arrives well inside the 30 s wait
         with pytest.raises(ScratchError, match="stopped: the lab is stopping"):
             job.result(timeout=30)
-    assert proc.poll() is not None
+    # Stopped by a signal, not run to its end (a `sleep 60` that finished would exit 0).
+    assert proc.poll() is not None and proc.returncode < 0
     with pytest.raises(ScratchError, match="not started: the lab is stopping"):
         ws.git("status")
 
