@@ -45,6 +45,16 @@ class FamilyAlarms:
     column_threshold: float
     alpha: float
 
+    def plus(self, other: FamilyAlarms) -> FamilyAlarms:
+        """Both sets of trials together (the same detector on other, independent pairs)."""
+        return FamilyAlarms(
+            self.batches + other.batches,
+            self.alarms + other.alarms,
+            self.columns,
+            self.column_threshold,
+            self.alpha,
+        )
+
 
 def critical_count(trials: int, rate: float) -> int:
     """The smallest count that rejects "rate ≤ ``rate``" at :data:`LEVEL` (exact, one-sided)."""

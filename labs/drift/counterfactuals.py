@@ -148,5 +148,6 @@ COUNTERFACTUALS = LabCounterfactuals(
         "sample_sizes": (100, 1000, 10000),
         "study_row_budget": 120_000,
         "false_alarm_batches": 200,
+        "html_reports": False,
     },
 )

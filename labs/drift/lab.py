@@ -73,6 +73,7 @@ class DriftParams:
     )
     study_row_budget: int = 400_000
     false_alarm_batches: int = 200
+    html_reports: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_sizes", tuple(int(n) for n in self.sample_sizes))
@@ -196,16 +197,21 @@ def _run(
             monitored=[TARGET, PROBA],
             alpha=params.alpha,
             classification=(TARGET, LABEL, PROBA),
-            html_path=out_dir / f"report_{name}.html",
+            html_path=out_dir / f"report_{name}.html" if params.html_reports else None,
             threshold_rule=parts.threshold_rule,
         )
 
-    # The detector's own false-alarm rate: one trial per batch pair, a family-wise alarm.
+    # The detector's own false-alarm rate: one trial per batch pair, a family-wise alarm. Half
+    # the pairs run in the sidecar (after the study), half here: both cores share the work.
     echo(f"False alarms: the detector on {params.false_alarm_batches} no-drift batch pairs …")
-    family = family_alarms(model, params, parts.threshold_rule, draw)
+    half = params.false_alarm_batches // 2
+    other_half = sidecar.submit(family_alarms, model, params, parts.threshold_rule, draw, half, 1)
+    mine = family_alarms(
+        model, params, parts.threshold_rule, draw, params.false_alarm_batches - half, 0
+    )
+    family = mine.plus(other_half.result())
 
     # How much to trust those verdicts: false alarms and detections over many resamples.
-    echo("Waiting for the resampling study …")
     study = study_future.result()
 
     claims = make_claims(params, reference_quality, quality, drift, study, family)
@@ -234,7 +240,7 @@ def _run(
 
     files = [
         *figures,
-        *(out_dir / f"report_{name}.html" for name in scenarios),
+        *(out_dir / f"report_{name}.html" for name in scenarios if params.html_reports),
         scenarios_csv,
         study_csv,
     ]
@@ -255,13 +261,15 @@ def family_alarms(
     params: DriftParams,
     threshold_rule: Callable[[float, int], float],
     draw: Callable[..., pd.DataFrame],
+    trials: int,
+    part: int,
 ) -> FamilyAlarms:
-    """The detector, as the scenarios run it, on ``false_alarm_batches`` independent pairs of
-    no-drift batches (a fresh reference each time): how many raise any alarm."""
-    n, trials = params.batch_rows, params.false_alarm_batches
+    """The detector, as the scenarios run it, on ``trials`` independent pairs of no-drift
+    batches (a fresh reference each time; ``part`` picks the seeds): how many raise any alarm."""
+    n = params.batch_rows
     # Two big draws sliced into batches: rows are independent, so the pairs are too.
-    refs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 7))
-    curs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 8))
+    refs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 7 + 2 * part))
+    curs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 8 + 2 * part))
     alarms, threshold, columns = 0, 0.0, 0
     for t in range(trials):
         rows = slice(t * n, (t + 1) * n)
