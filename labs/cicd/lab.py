@@ -13,14 +13,14 @@ predict. What stops them is a *model gate* between training and the registry:
 Passing candidates are registered and get the ``staging`` alias with their lineage (commit,
 data md5, lock hashes); ``production`` moves only in a separate, audited step that refuses
 anything the gate did not stage. A data-only change (a new DVC data version changes only
-``dvc.lock``) triggers the same workflow and the same gate. The thresholds are MLflow's
+``dvc.lock``, committed for real in a scratch git repository) triggers the workflow, and the
+gate runs again on a model trained on the new data. The thresholds are MLflow's
 ``MetricThreshold`` objects, validated by ``mlflow.validate_evaluation_results``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from labs.cicd.gate import (
     stage_version,
 )
 from labs.cicd.params import CicdParams
-from labs.cicd.provenance import data_only_change, lineage_tags, md5_file
+from labs.cicd.provenance import data_change, lineage_tags, workflow_trigger
 from labs.cicd.report import format_table, plot_gate, write_table
 from labs.common.catalogue import topic
 from labs.common.data import make_churn_data
@@ -61,10 +61,27 @@ OWNER = "lab-cicd"
 __all__ = ["CicdParams", "run"]
 
 
+def holdout_scores(trained: Trained) -> dict[str, float]:
+    """What the gate reads: the time-split holdout scores and the offline–holdout gap."""
+    return trained.gate_metrics
+
+
 def run(
-    params: CicdParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: CicdParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    margin_rule: Callable[[list[float], float], tuple[float, float]] = noise_margin,
+    gate_scores: Callable[[Trained], dict[str, float]] = holdout_scores,
+    trigger: Callable[[Iterable[str]], dict[str, bool]] = workflow_trigger,
+    promote: Callable[..., Any] = promote_to_production,
 ) -> LabResult:
-    """Gate four code changes and one data change; stage the good one; promote it, audited."""
+    """Gate four code changes and one data change; stage the good one; promote it, audited.
+
+    The keyword-only arguments are the parts the lab demonstrates, replaceable by broken ones
+    (``labs/cicd/counterfactuals.py``): how the margin comes from seed noise, which scores the
+    gate reads, which changed files run the workflow, and the step that moves production.
+    """
     import mlflow
 
     from labs.common.registration import register_version
@@ -94,10 +111,11 @@ def run(
         ).holdout["roc_auc"]
         for s in range(p.noise_seeds)
     ]
-    sigma, margin = noise_margin(seed_scores, p.noise_sigmas)
+    sigma, margin = margin_rule(seed_scores, p.noise_sigmas)
     thresholds = GateThresholds(p.min_roc_auc, p.min_accuracy, p.max_offline_gap, margin)
-    noise = _noise_study(seed_scores, sigma, margin, p.noise_sigmas)
     echo(f"  σ(ROC-AUC) = {sigma:.4f} → margin {margin:.4f} ({p.noise_sigmas:g}σ)")
+    echo(f"No-op changes: the gate on {p.noop_pairs} pairs of retrains on other fresh samples …")
+    noise = _noop_study(p, seed_scores, sigma, margin, thresholds, holdout, gate_scores)
 
     client = mlflow.MlflowClient()
     audit = audit_log_path()
@@ -120,7 +138,7 @@ def run(
         # audited promotion.
         echo("Bootstrapping production: the champion passes the gate's floors, is staged, promoted")
         trained: dict[str, Trained] = {"champion": champion}
-        first = run_gate("champion", champion.gate_metrics, None, thresholds)
+        first = run_gate("champion", gate_scores(champion), None, thresholds)
         v1 = register("champion", tags)
         stage_version(client, p.model_name, v1, first, audit_log=audit)
         promote_to_production(client, p.model_name, v1, reason="bootstrap", audit_log=audit)
@@ -130,7 +148,7 @@ def run(
         for name, recipe in code_changes(p.bug_divisor).items():
             trained[name] = train_and_score(recipe, table, holdout, **fit)
             decisions[name] = run_gate(
-                name, trained[name].gate_metrics, champion.gate_metrics, thresholds
+                name, gate_scores(trained[name]), gate_scores(champion), thresholds
             )
             echo(f"Pull request {name} ({recipe.description}): gate {decisions[name].reason}")
             if decisions[name].passed:
@@ -138,34 +156,36 @@ def run(
                 stage_version(client, p.model_name, staged[name], decisions[name], audit_log=audit)
                 echo(f"  registered v{staged[name]} → alias {STAGING}")
 
-        # A data-only change: a newer month is appended, the code stays. In the repository
-        # that changes dvc.lock and nothing else; the workflow's path filter sees it.
+        # A data-only change: a newer month is appended, the code stays. Committed in a
+        # scratch repository, git sees only dvc.lock change; the workflow's trigger decides
+        # whether the pipeline (retrain on the data dvc.lock pins, then the gate) runs.
         echo("Data-only change: data v2 (a newer month appended), the champion's code …")
         newer = _training_months(p, p.new_data_rows, p.seed + 2)
         table_v2 = pd.concat([table, newer], ignore_index=True)
-        data_v2 = out_dir / "data" / "train-v2.csv"
-        table_v2.to_csv(data_v2, index=False)
-        trained["new_data"] = train_and_score(CHAMPION_RECIPE, table_v2, holdout, **fit)
-        decisions["new_data"] = run_gate(
-            "new_data", trained["new_data"].gate_metrics, champion.gate_metrics, thresholds
-        )
-        trigger = data_only_change(md5_file(data_v2))
-        echo(f"  changed files {trigger['changed_files']}: gate {decisions['new_data'].reason}")
-        if decisions["new_data"].passed:
-            staged["new_data"] = register("new_data", lineage_tags(data_v2))
-            stage_version(
-                client, p.model_name, staged["new_data"], decisions["new_data"], audit_log=audit
+        change = data_change(out_dir / "repo", table, table_v2, trigger)
+        echo(f"  git: changed {change['changed_files']}; workflow runs: {change['triggers']}")
+        if change["data_file"] is not None:
+            pinned = pd.read_csv(change["data_file"])
+            trained["new_data"] = train_and_score(CHAMPION_RECIPE, pinned, holdout, **fit)
+            decisions["new_data"] = run_gate(
+                "new_data", gate_scores(trained["new_data"]), gate_scores(champion), thresholds
             )
+            echo(f"  gate {decisions['new_data'].reason}")
+            if decisions["new_data"].passed:
+                staged["new_data"] = register("new_data", lineage_tags(change["data_file"]))
+                stage_version(
+                    client, p.model_name, staged["new_data"], decisions["new_data"], audit_log=audit
+                )
 
         echo("Promotion: a hand-registered (ungated) version, then the staged one …")
-        release = _release(client, p, register, audit)
+        release = _release(client, p, register, audit, promote)
 
         registered = {
             mv.tags.get("candidate"): mv
             for mv in client.search_model_versions(f"name='{p.model_name}'")
         }
         claims = make_claims(
-            p, noise, champion, trained, decisions, staged, registered, tags, trigger, release
+            p, noise, champion, trained, decisions, staged, registered, tags, change, release
         )
         echo("")
         echo(format_table(trained, decisions, champion, margin))
@@ -192,19 +212,41 @@ def _training_months(p: CicdParams, rows: int, seed: int) -> pd.DataFrame:
     return with_hindsight_calls(frame, seed, p.retention_calls_churned, p.retention_calls_stayed)
 
 
-def _noise_study(scores: list[float], sigma: float, margin: float, sigmas: float) -> dict[str, Any]:
-    """How often a no-op change (the same recipe, another sample) beats another by chance:
-    over every ordered pair of reseeded retrains, with and without the margin."""
-    pairs = list(itertools.permutations(scores, 2))
+def _noop_study(
+    p: CicdParams,
+    seed_scores: list[float],
+    sigma: float,
+    margin: float,
+    thresholds: GateThresholds,
+    holdout: pd.DataFrame,
+    gate_scores: Callable[[Trained], dict[str, float]],
+) -> dict[str, Any]:
+    """The gate on no-op changes: ``noop_pairs`` independent pairs of the champion's recipe,
+    each retrained on its own fresh sample (seeds σ was *not* measured on); one retrain plays
+    the champion, the other the candidate. How often does the gate promote the candidate?"""
+    fit = {"C": p.C, "offline_fraction": p.offline_fraction, "seed": p.seed}
+    passed = 0
+    for pair in range(p.noop_pairs):
+        champion, candidate = (
+            train_and_score(
+                CHAMPION_RECIPE,
+                _training_months(p, p.train_rows, p.seed * 1000 + 500 + 2 * pair + side),
+                holdout,
+                **fit,
+            )
+            for side in (0, 1)
+        )
+        decision = run_gate("no-op", gate_scores(candidate), gate_scores(champion), thresholds)
+        passed += decision.passed
     return {
-        "seeds": len(scores),
-        "roc_auc_min": min(scores),
-        "roc_auc_max": max(scores),
+        "seeds": len(seed_scores),
+        "roc_auc_min": min(seed_scores),
+        "roc_auc_max": max(seed_scores),
         "sigma": sigma,
-        "noise_sigmas": sigmas,
+        "noise_sigmas": p.noise_sigmas,
         "margin": margin,
-        "noop_pass_rate_without_margin": sum(a > b for a, b in pairs) / len(pairs),
-        "noop_pass_rate_with_margin": sum(a >= b + margin for a, b in pairs) / len(pairs),
+        "noop_pairs": p.noop_pairs,
+        "noop_promoted": passed,
     }
 
 
@@ -213,6 +255,7 @@ def _release(
     p: CicdParams,
     register: Callable[[str, dict[str, str]], str],
     audit: Path,
+    promote: Callable[..., Any],
 ) -> dict[str, Any]:
     """Production is a separate step: an ungated version is refused, the staged one moves."""
     from labs.common.registry import alias_version
@@ -222,7 +265,7 @@ def _release(
     before = alias_version(client, p.model_name, PRODUCTION)
     refusal = ""
     try:
-        promote_to_production(client, p.model_name, by_hand, reason="by hand", audit_log=audit)
+        promote(client, p.model_name, by_hand, reason="by hand", audit_log=audit)
     except NotStagedError as err:
         refusal = str(err)
     after_refusal = alias_version(client, p.model_name, PRODUCTION)
@@ -230,7 +273,7 @@ def _release(
     staged = alias_version(client, p.model_name, STAGING)
     move = None
     if staged is not None:
-        move = promote_to_production(
+        move = promote(
             client, p.model_name, staged, reason="approved: release review", audit_log=audit
         )
     promoted = alias_version(client, p.model_name, PRODUCTION)

@@ -19,6 +19,8 @@ class CicdParams:
     C: float = 1.0
     noise_seeds: int = 8
     noise_sigmas: float = 2.0
+    noop_pairs: int = 20
+    max_false_promotion: float = 0.1
     min_roc_auc: float = 0.75
     min_accuracy: float = 0.75
     max_offline_gap: float = 0.05
@@ -32,7 +34,13 @@ class CicdParams:
         check_at_least(
             self,
             "cicd",
-            {"train_rows": 400, "holdout_rows": 200, "new_data_rows": 100, "noise_seeds": 3},
+            {
+                "train_rows": 400,
+                "holdout_rows": 200,
+                "new_data_rows": 100,
+                "noise_seeds": 3,
+                "noop_pairs": 10,
+            },
         )
         if self.noise_sigmas < 2:
             raise ValueError(
@@ -43,7 +51,9 @@ class CicdParams:
             raise ValueError(
                 f"cicd.offline_fraction must be in [0.1, 0.5], got {self.offline_fraction!r}"
             )
-        check_open_unit(self, "cicd", ("min_roc_auc", "min_accuracy", "max_offline_gap"))
+        check_open_unit(
+            self, "cicd", ("min_roc_auc", "min_accuracy", "max_offline_gap", "max_false_promotion")
+        )
         if self.C <= 0:
             raise ValueError(f"cicd.C must be > 0, got {self.C!r}")
         if self.bug_divisor <= 0 or self.bug_divisor == 1:

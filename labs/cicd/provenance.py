@@ -5,17 +5,24 @@ hash DVC uses for a file), and the sha256 of both lock files — ``requirements.
 environment, ``dvc.lock`` pins the data and pipeline outputs.
 
 A data-only change in this repository is a new version of ``data/raw/churn.csv``: its bytes
-live in the DVC cache, and git sees only ``dvc.lock``, where the md5 changes. We write that
-``dvc.lock`` (in memory, from the real one) and ask the real workflow's path filters whether
-that change runs the pipeline — next to a code change and a docs-only change as controls.
+live in the DVC cache (git ignores the file), and git sees only ``dvc.lock``, where the md5
+changes. :func:`data_change` makes that change for real in a scratch git repository — data
+v1 committed, then data v2 — and reads what changed with ``git diff --name-only`` (what a CI
+service's path filter sees), then asks the workflow's trigger whether that runs the pipeline,
+next to a docs-only and a code commit as controls. The pipeline then reads the data version
+``dvc.lock`` pins, checking its md5.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from labs.cicd.workflow import code_root, load_workflow, triggered_by
@@ -54,26 +61,84 @@ def lock_with_new_data(lock_text: str, new_md5: str, path: str = RAW_DATA) -> st
     return yaml.safe_dump(lock, sort_keys=False)
 
 
-def data_only_change(new_md5: str, root: Path | None = None) -> dict[str, Any]:
-    """The files a new data version changes, and whether the workflow runs for it; a code
-    change and a docs-only change as controls."""
-    root = root or code_root()
-    before = {name: (root / name).read_text() for name in TRACKED}
-    after = dict(before)
-    after["dvc.lock"] = lock_with_new_data(before["dvc.lock"], new_md5)
-    changed = [name for name in TRACKED if before[name] != after[name]]
-    workflow = load_workflow()
-    old_md5 = {
-        entry["md5"]
-        for stage in yaml.safe_load(before["dvc.lock"])["stages"].values()
-        for entry in stage.get("outs", [])
-        if entry.get("path") == RAW_DATA
-    }
+def workflow_trigger(changed: Iterable[str]) -> dict[str, bool]:
+    """Per event, whether the project's workflow (its ``paths:`` filters) runs for a change."""
+    return triggered_by(load_workflow(), changed)
+
+
+def _git(repo: Path, *args: str) -> str:
+    identity = ("-c", "user.name=lab-cicd", "-c", "user.email=lab-cicd@localhost")
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *identity, *args],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip()
+
+
+def _commit(repo: Path, message: str) -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "--no-verify", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+def changed_files(repo: Path, before: str, after: str) -> list[str]:
+    """The files git reports as changed between two commits (what a path filter sees)."""
+    return sorted(_git(repo, "diff", "--name-only", before, after).splitlines())
+
+
+def pinned_md5(lock_text: str, path: str = RAW_DATA) -> str | None:
+    """The md5 ``dvc.lock`` records for ``path`` (as an output of a stage)."""
+    for stage in yaml.safe_load(lock_text)["stages"].values():
+        for entry in stage.get("outs", []):
+            if entry.get("path") == path:
+                return str(entry["md5"])
+    return None
+
+
+def data_change(
+    repo: Path,
+    v1: pd.DataFrame,
+    v2: pd.DataFrame,
+    trigger: Callable[[Iterable[str]], dict[str, bool]] = workflow_trigger,
+) -> dict[str, Any]:
+    """Commit data v1, then data v2, in a scratch git repository at ``repo`` (dvc.lock, the
+    params and the README copied from this one, the data file git-ignored as DVC leaves it);
+    then a docs-only and a code commit as controls. Returns what git saw change, whether
+    ``trigger`` runs the pipeline for each, and the data file the pipeline reads (its md5
+    checked against the one ``dvc.lock`` pins), or ``None`` if nothing ran."""
+    root = code_root()
+    if repo.exists():
+        shutil.rmtree(repo)
+    (repo / "data" / "raw").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    for name in TRACKED:
+        shutil.copyfile(root / name, repo / name)
+    (repo / "README.md").write_text("# churn model\n")
+    (repo / ".gitignore").write_text(f"/{RAW_DATA}\n")
+    lock = (root / "dvc.lock").read_text()
+    data_file = repo / RAW_DATA
+    commits = []
+    for table in (v1, v2):
+        table.to_csv(data_file, index=False)
+        (repo / "dvc.lock").write_text(lock_with_new_data(lock, md5_file(data_file)))
+        commits.append(_commit(repo, f"data: {len(table)} rows"))
+    (repo / "README.md").write_text("# churn model\n\nHow to run it.\n")
+    commits.append(_commit(repo, "docs"))
+    (repo / "labs").mkdir()
+    (repo / "labs" / "features.py").write_text("FEATURES = ['support_calls']\n")
+    commits.append(_commit(repo, "code"))
+    changed = changed_files(repo, commits[0], commits[1])
+    triggers = trigger(changed)
+    pinned = pinned_md5(_git(repo, "show", f"{commits[1]}:dvc.lock"))
+    ran = any(triggers.values())
     return {
         "changed_files": changed,
-        "old_data_md5": sorted(old_md5)[0] if old_md5 else None,
-        "new_data_md5": new_md5,
-        "triggers": triggered_by(workflow, changed),
-        "code_change_triggers": triggered_by(workflow, ["labs/common/model.py"]),
-        "docs_change_triggers": triggered_by(workflow, ["README.md", "docs/notes.md"]),
+        "old_data_md5": pinned_md5(_git(repo, "show", f"{commits[0]}:dvc.lock")),
+        "new_data_md5": pinned,
+        "data_md5_read": md5_file(data_file) if ran else None,
+        "data_file": data_file if ran and md5_file(data_file) == pinned else None,
+        "triggers": triggers,
+        "docs_change": changed_files(repo, commits[1], commits[2]),
+        "docs_change_triggers": trigger(changed_files(repo, commits[1], commits[2])),
+        "code_change_triggers": trigger(changed_files(repo, commits[2], commits[3])),
     }

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,7 @@ def detect_drift(
     classification: tuple[str, str, str] | None = None,
     html_path: Path | None = None,
     report: bool = False,
+    threshold_rule: Callable[[float, int], float] | None = None,
 ) -> DriftResult:
     """Test every column for drift; with ``html_path`` (or ``report=True``) also build the
     Evidently report (saved as HTML at ``html_path``) with the same tests.
@@ -147,6 +148,9 @@ def detect_drift(
     ``monitored`` adds columns watched beside them, e.g. the target or the prediction, tested
     by their dtype. ``classification=(target, prediction_label, prediction_proba)`` adds
     Evidently's quality metrics to the report (needs labels in ``current``).
+    ``threshold_rule(alpha, columns)`` gives each column's p-value threshold (default
+    :func:`column_threshold`, Bonferroni with a margin); the drift lab swaps it to show what
+    a missing correction costs.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -156,7 +160,8 @@ def detect_drift(
     monitored_categorical = [c for c in monitored if c not in monitored_numeric]
     all_numeric = [*numeric, *monitored_numeric]
     all_categorical = [*categorical, *monitored_categorical]
-    threshold = column_threshold(alpha, len(all_numeric) + len(all_categorical))
+    rule = column_threshold if threshold_rule is None else threshold_rule
+    threshold = rule(alpha, len(all_numeric) + len(all_categorical))
     columns = tuple(
         [
             ColumnDrift(c, CVM, cvm_two_sample_pvalue(reference[c], current[c]), threshold)

@@ -3,7 +3,8 @@
 import sys
 
 from labs.common.entry import lab_main
+from labs.drift.counterfactuals import COUNTERFACTUALS
 from labs.drift.lab import DriftParams, run
 
 if __name__ == "__main__":
-    sys.exit(lab_main("drift", "drift", DriftParams, run))
+    sys.exit(lab_main("drift", "drift", DriftParams, run, COUNTERFACTUALS))

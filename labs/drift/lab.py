@@ -22,7 +22,6 @@ false-alarm rate with no drift and its detection rate, at batch sizes 100 to 10 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -32,15 +31,16 @@ from typing import Any
 import pandas as pd
 
 from labs.common.catalogue import topic
-from labs.common.data import FEATURES, LABEL, PROBA, TARGET, make_churn_data
-from labs.common.drift import DriftResult, detect_drift
+from labs.common.data import LABEL, PROBA, TARGET, make_churn_data
+from labs.common.drift import DriftResult, column_threshold, detect_drift
 from labs.common.model import TrainParams, evaluate_model, split_xy, train_model
 from labs.common.params import check_at_least
-from labs.common.results import Claim, LabResult, artifact_path
+from labs.common.results import LabResult, artifact_path
 from labs.common.sidecar import sidecar as labs_sidecar
 from labs.common.tracking import log_run_record, warm_up_tracking
 from labs.drift import report
-from labs.drift.study import StudyRow, run_study
+from labs.drift.claims import FamilyAlarms, make_claims
+from labs.drift.study import FlagTest, run_study
 
 QUESTION = topic("drift").question
 EXPERIMENT = "lab-drift"
@@ -72,12 +72,18 @@ class DriftParams:
         }
     )
     study_row_budget: int = 400_000
+    false_alarm_batches: int = 200
+    html_reports: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_sizes", tuple(int(n) for n in self.sample_sizes))
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"drift.alpha must be in (0, 0.5), got {self.alpha!r}")
-        check_at_least(self, "drift", {"train_rows": 50, "batch_rows": 50, "resamples": 20})
+        check_at_least(
+            self,
+            "drift",
+            {"train_rows": 50, "batch_rows": 50, "resamples": 20, "false_alarm_batches": 20},
+        )
         if len(self.sample_sizes) < 2 or min(self.sample_sizes) < 20:
             raise ValueError(
                 f"drift.sample_sizes needs at least two sizes >= 20, got {self.sample_sizes!r}"
@@ -88,20 +94,56 @@ class DriftParams:
             )
 
 
+def fixed_reference(reference: pd.DataFrame, yesterday: pd.DataFrame) -> pd.DataFrame:
+    """The baseline every batch is compared with: held-out rows of the training distribution
+    (``yesterday``, the previous batch of the same stream, is not a baseline)."""
+    return reference
+
+
 def run(
-    params: DriftParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: DriftParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    threshold_rule: Callable[[float, int], float] = column_threshold,
+    reference_for: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = fixed_reference,
+    score_quality: Callable[[Any, pd.DataFrame], dict[str, float]] = evaluate_model,
+    draw_batch: Callable[..., pd.DataFrame] = make_churn_data,
+    study_tests: Mapping[str, FlagTest] | None = None,
 ) -> LabResult:
-    """Run every scenario and the resampling study; return the measured claims."""
+    """Run every scenario, the detector's false-alarm trials and the resampling study; return
+    the measured claims.
+
+    The keyword-only arguments are the parts the lab demonstrates, replaceable by broken
+    versions (``labs/drift/counterfactuals.py``): the detector's per-column threshold, the
+    baseline a batch is compared with, how quality is scored, the data simulator, and the
+    study's tests (method → flag function, overriding :data:`~labs.drift.study.STUDY_TESTS`).
+    """
+    parts = _Parts(threshold_rule, reference_for, score_quality, draw_batch, study_tests)
     # The sidecar (a process on the other core, see below) is killed, not awaited, if the
     # lab stops early: Ctrl-C takes effect at once.
     with labs_sidecar() as sidecar:
-        return _run(params, out_dir, echo, sidecar)
+        return _run(params, out_dir, echo, sidecar, parts)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    threshold_rule: Callable[[float, int], float]
+    reference_for: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
+    score_quality: Callable[[Any, pd.DataFrame], dict[str, float]]
+    draw_batch: Callable[..., pd.DataFrame]
+    study_tests: Mapping[str, FlagTest] | None
 
 
 def _run(
-    params: DriftParams, out_dir: Path, echo: Callable[[str], None], sidecar: Executor
+    params: DriftParams,
+    out_dir: Path,
+    echo: Callable[[str], None],
+    sidecar: Executor,
+    parts: _Parts,
 ) -> LabResult:
     out_dir.mkdir(parents=True, exist_ok=True)
+    draw = parts.draw_batch
 
     # Imports dominate this lab: Evidently ~8 s, MLflow ~6 s with its store. A sidecar process
     # on the other core runs the resampling study (numpy only), then opens MLflow, and at the
@@ -118,16 +160,18 @@ def _run(
         concept_drift=params.concept_drift,
         seed=params.seed,
         row_budget=params.study_row_budget,
+        tests=None if parts.study_tests is None else dict(parts.study_tests),
+        draw_batch=draw,
     )
     sidecar.submit(warm_up_tracking)
 
     # The model and its reference batch: held-out rows from the training distribution. The
     # reference carries the model's predictions too, so prediction drift can be measured.
     echo("Training the churn model on the reference distribution …")
-    train = make_churn_data(params.train_rows, seed=params.seed)
+    train = draw(params.train_rows, seed=params.seed)
     model = train_model(train, TrainParams(seed=params.seed))
-    reference = _with_predictions(model, make_churn_data(params.batch_rows, seed=params.seed + 1))
-    reference_quality = evaluate_model(model, reference)
+    reference = _with_predictions(model, draw(params.batch_rows, seed=params.seed + 1))
+    reference_quality = parts.score_quality(model, reference)
 
     # Each scenario changes exactly one thing (the generator's knobs guarantee that).
     scenarios: dict[str, dict[str, Any]] = {
@@ -140,23 +184,37 @@ def _run(
     quality: dict[str, dict[str, float]] = {}
     for i, (name, knobs) in enumerate(scenarios.items()):
         echo(f"Scenario {name}: drawing {params.batch_rows} rows, running Evidently …")
-        batch = make_churn_data(params.batch_rows, seed=params.seed + 10 + i, **knobs)
+        batch = draw(params.batch_rows, seed=params.seed + 10 + i, **knobs)
         current = _with_predictions(model, batch)
-        quality[name] = evaluate_model(model, current)
+        # The day before, from the same stream: what a sliding-window baseline would be.
+        yesterday = _with_predictions(
+            model, draw(params.batch_rows, seed=params.seed + 30 + i, **knobs)
+        )
+        quality[name] = parts.score_quality(model, current)
         drift[name] = detect_drift(
-            reference,
+            parts.reference_for(reference, yesterday),
             current,
             monitored=[TARGET, PROBA],
             alpha=params.alpha,
             classification=(TARGET, LABEL, PROBA),
-            html_path=out_dir / f"report_{name}.html",
+            html_path=out_dir / f"report_{name}.html" if params.html_reports else None,
+            threshold_rule=parts.threshold_rule,
         )
 
+    # The detector's own false-alarm rate: one trial per batch pair, a family-wise alarm. Half
+    # the pairs run in the sidecar (after the study), half here: both cores share the work.
+    echo(f"False alarms: the detector on {params.false_alarm_batches} no-drift batch pairs …")
+    half = params.false_alarm_batches // 2
+    other_half = sidecar.submit(family_alarms, model, params, parts.threshold_rule, draw, half, 1)
+    mine = family_alarms(
+        model, params, parts.threshold_rule, draw, params.false_alarm_batches - half, 0
+    )
+    family = mine.plus(other_half.result())
+
     # How much to trust those verdicts: false alarms and detections over many resamples.
-    echo("Waiting for the resampling study …")
     study = study_future.result()
 
-    claims = make_claims(params, reference_quality, quality, drift, study)
+    claims = make_claims(params, reference_quality, quality, drift, study, family)
 
     # What people look at: two tables (CSV and printed), two plots, the Evidently reports.
     scenarios_csv, study_csv = out_dir / "scenarios.csv", out_dir / "false_alarms.csv"
@@ -172,6 +230,7 @@ def _run(
     ]
     texts = (
         report.format_scenarios(table, drift),
+        report.format_family(family),
         report.format_study(study, params.alpha, params.batch_rows),
     )
     for text in texts:
@@ -181,7 +240,7 @@ def _run(
 
     files = [
         *figures,
-        *(out_dir / f"report_{name}.html" for name in scenarios),
+        *(out_dir / f"report_{name}.html" for name in scenarios if params.html_reports),
         scenarios_csv,
         study_csv,
     ]
@@ -197,183 +256,33 @@ def _run(
     )
 
 
-def make_claims(
+def family_alarms(
+    model: Any,
     params: DriftParams,
-    reference_quality: dict[str, float],
-    quality: dict[str, dict[str, float]],
-    drift: dict[str, DriftResult],
-    study: list[StudyRow],
-) -> list[Claim]:
-    """Turn the measurements into the interview answer's claims, each decided by numbers."""
-    alpha = params.alpha
-    ref_auc, ref_acc = reference_quality["roc_auc"], reference_quality["accuracy"]
-    shifted = sorted(c for c in params.covariate_shift if c in FEATURES)
-    rows = {(r.method, r.n): r for r in study}
-    small_n, large_n = min(params.sample_sizes), max(params.sample_sizes)
-
-    def auc_drop(name: str) -> float:
-        return ref_auc - quality[name]["roc_auc"]
-
-    def bound(trials: int) -> float:
-        # alpha plus three binomial standard errors: what "at most alpha" means over resamples
-        return alpha + 3 * math.sqrt(alpha * (1 - alpha) / trials)
-
-    chosen = [r for r in study if r.method in ("cvm", "chi2_two_sample")]
-    naive = [r for r in study if r.method == "chi2_goodness_of_fit"]
-    concept = drift["concept"]
-    prior = drift["prior"]
-    covariate = drift["covariate"]
-    return [
-        Claim(
-            "no_drift_nothing_flagged",
-            "With no drift, no feature, target or prediction test fires and quality holds.",
-            passed=not drift["no_drift"].drifted
-            and abs(auc_drop("no_drift")) < params.quality_drop_alert,
-            measured={
-                "flagged_columns": drift["no_drift"].drifted,
-                "smallest_p_value": min(c.p_value for c in drift["no_drift"].columns),
-                "threshold": drift["no_drift"].columns[0].threshold,
-                "roc_auc_drop": auc_drop("no_drift"),
-            },
-        ),
-        Claim(
-            "covariate_detected",
-            "Covariate drift (P(x) changes) is flagged on the shifted features.",
-            passed=all(covariate[c].drifted for c in shifted),
-            measured={f"p_value_{c}": covariate[c].p_value for c in shifted}
-            | {"threshold": covariate.columns[0].threshold},
-        ),
-        Claim(
-            "covariate_columns_exact",
-            "… on exactly those features; the model's quality under it is measured, "
-            "whatever it is.",
-            passed=sorted(covariate.drifted_features) == shifted,
-            measured={
-                "shifted": shifted,
-                "flagged_features": covariate.drifted_features,
-                "target_drift_flagged": covariate[TARGET].drifted,
-                "roc_auc_reference": ref_auc,
-                "roc_auc_current": quality["covariate"]["roc_auc"],
-                "accuracy_reference": ref_acc,
-                "accuracy_current": quality["covariate"]["accuracy"],
-            },
-        ),
-        Claim(
-            "concept_invisible_to_feature_tests",
-            "Concept drift (P(churn | x) changes) trips no feature test: over resamples its flag "
-            "rate stays within the no-drift false-alarm bound.",
-            passed=not concept.drifted_features
-            and all(r.concept_false_alarm_rate <= bound(r.false_alarm_trials) for r in chosen),
-            measured={
-                "flagged_features": concept.drifted_features,
-                "flag_rate_max": max(r.concept_false_alarm_rate for r in chosen),
-                "no_drift_false_alarm_max": max(r.false_alarm_rate for r in chosen),
-                "bound": max(bound(r.false_alarm_trials) for r in chosen),
-            },
-        ),
-        Claim(
-            "concept_caught_by_performance",
-            "Performance monitoring on labelled data catches it: ROC-AUC and accuracy drop by "
-            f"more than the {params.quality_drop_alert:g} alert threshold.",
-            passed=auc_drop("concept") > params.quality_drop_alert
-            and ref_acc - quality["concept"]["accuracy"] > params.quality_drop_alert,
-            measured={
-                "roc_auc_reference": ref_auc,
-                "roc_auc_current": quality["concept"]["roc_auc"],
-                "accuracy_reference": ref_acc,
-                "accuracy_current": quality["concept"]["accuracy"],
-                "churn_rate_current": quality["concept"]["churn_rate"],
-            },
-        ),
-        Claim(
-            "prior_shift_detected",
-            "Prior shift (the base churn rate moves) is flagged as target drift and prediction "
-            "drift; the model under-predicts churn.",
-            passed=prior[TARGET].drifted
-            and prior[PROBA].drifted
-            and quality["prior"]["predicted_churn_rate"] < quality["prior"]["churn_rate"],
-            measured={
-                "churn_rate_reference": reference_quality["churn_rate"],
-                "churn_rate_current": quality["prior"]["churn_rate"],
-                "predicted_churn_rate_current": quality["prior"]["predicted_churn_rate"],
-                "p_value_target": prior[TARGET].p_value,
-                "p_value_prediction": prior[PROBA].p_value,
-                "flagged_features": prior.drifted_features,
-                "recall_reference": reference_quality["recall"],
-                "recall_current": quality["prior"]["recall"],
-                "precision_reference": reference_quality["precision"],
-                "precision_current": quality["prior"]["precision"],
-            },
-        ),
-        Claim(
-            "false_alarm_rate_at_most_alpha",
-            f"The chosen tests (Cramér–von Mises, two-sample χ²) false-alarm at most α={alpha:g} "
-            "per column "
-            "at every batch size.",
-            passed=all(r.false_alarm_rate <= bound(r.false_alarm_trials) for r in chosen),
-            measured={f"{r.method}_n{r.n}": r.false_alarm_rate for r in chosen}
-            | {"bound_max": max(bound(r.false_alarm_trials) for r in chosen)},
-        ),
-        Claim(
-            "naive_chi_square_false_alarms",
-            "Evidently's default categorical χ² (goodness-of-fit against the reference "
-            "proportions) false-alarms several times more often than α.",
-            passed=min(r.false_alarm_rate for r in naive) >= 3 * alpha,
-            measured={f"n{r.n}": r.false_alarm_rate for r in naive} | {"three_alpha": 3 * alpha},
-        ),
-        Claim(
-            "sample_size_tradeoff",
-            f"Batch size changes what a test means: at n={small_n} Wasserstein ≥ 0.1 false-alarms "
-            f"often, at n={large_n} it is quiet; Cramér–von Mises flags a tiny 0.1-SD shift at "
-            f"n={large_n} nearly always, at n={small_n} rarely.",
-            passed=rows["wasserstein_normed", small_n].false_alarm_rate >= 3 * alpha
-            and rows["wasserstein_normed", large_n].false_alarm_rate
-            <= bound(rows["wasserstein_normed", large_n].false_alarm_trials)
-            and rows["cvm", large_n].small_shift_detection_rate >= 0.9
-            and rows["cvm", small_n].small_shift_detection_rate <= 0.25,
-            measured={
-                f"wasserstein_false_alarms_n{small_n}": rows[
-                    "wasserstein_normed", small_n
-                ].false_alarm_rate,
-                f"wasserstein_false_alarms_n{large_n}": rows[
-                    "wasserstein_normed", large_n
-                ].false_alarm_rate,
-                f"cvm_small_shift_detection_n{small_n}": rows[
-                    "cvm", small_n
-                ].small_shift_detection_rate,
-                f"cvm_small_shift_detection_n{large_n}": rows[
-                    "cvm", large_n
-                ].small_shift_detection_rate,
-            },
-        ),
-        Claim(
-            "power_on_the_same_budget",
-            "On the same false-alarm budget, Cramér–von Mises is at no batch size detectably "
-            "less powerful than K-S on a small numeric shift (within two standard errors of "
-            "the resampling) — and the lab states what it still misses at its own batch size.",
-            passed=all(
-                rows["cvm", n].small_shift_detection_rate
-                >= rows["ks", n].small_shift_detection_rate - 2 * power_se(rows, n)
-                and rows["cvm", n].false_alarm_rate <= bound(rows["cvm", n].false_alarm_trials)
-                for n in params.sample_sizes
-            ),
-            measured={
-                f"{m}_small_shift_detection_n{n}": rows[m, n].small_shift_detection_rate
-                for m in ("cvm", "ks")
-                for n in params.sample_sizes
-            }
-            | {f"two_se_n{n}": 2 * power_se(rows, n) for n in params.sample_sizes},
-        ),
-    ]
-
-
-def power_se(rows: dict[tuple[str, int], StudyRow], n: int) -> float:
-    """Standard error of the difference of two detection rates over the study's resamples."""
-    cvm, ks = rows["cvm", n], rows["ks", n]
-    variance = sum(
-        r.small_shift_detection_rate * (1 - r.small_shift_detection_rate) for r in (cvm, ks)
-    )
-    return math.sqrt(variance / cvm.resamples)
+    threshold_rule: Callable[[float, int], float],
+    draw: Callable[..., pd.DataFrame],
+    trials: int,
+    part: int,
+) -> FamilyAlarms:
+    """The detector, as the scenarios run it, on ``trials`` independent pairs of no-drift
+    batches (a fresh reference each time; ``part`` picks the seeds): how many raise any alarm."""
+    n = params.batch_rows
+    # Two big draws sliced into batches: rows are independent, so the pairs are too.
+    refs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 7 + 2 * part))
+    curs = _with_predictions(model, draw(n * trials, seed=params.seed * 1000 + 8 + 2 * part))
+    alarms, threshold, columns = 0, 0.0, 0
+    for t in range(trials):
+        rows = slice(t * n, (t + 1) * n)
+        result = detect_drift(
+            refs.iloc[rows],
+            curs.iloc[rows],
+            monitored=[TARGET, PROBA],
+            alpha=params.alpha,
+            threshold_rule=threshold_rule,
+        )
+        alarms += bool(result.drifted)
+        threshold, columns = result.columns[0].threshold, len(result.columns)
+    return FamilyAlarms(trials, alarms, columns, threshold, params.alpha)
 
 
 # --- the model's predictions, beside the features -------------------------------------------

@@ -16,6 +16,7 @@ from labs.common.drift import DriftResult
 from labs.common.results import Claim, claim_metrics
 from labs.common.tables import text_table
 from labs.common.tracking import RunRecord
+from labs.drift.claims import FamilyAlarms, critical_count, power_at, upper_bound
 from labs.drift.study import METHOD_LABELS, StudyRow
 
 QUALITY = ("accuracy", "roc_auc", "churn_rate")
@@ -90,6 +91,20 @@ def format_scenarios(table: pd.DataFrame, drift: Mapping[str, DriftResult]) -> s
         "             ranks well but under-predicts churn: re-calibrate or move the threshold.",
     ]
     return "\n".join([text_table(rows, title=title), *notes])
+
+
+def format_family(family: FamilyAlarms) -> str:
+    """The detector's own false-alarm rate, as one trial per batch pair."""
+    rate = family.alarms / family.batches
+    return (
+        f"The detector's false alarms: {family.alarms} of {family.batches} no-drift batch pairs "
+        f"raised an alarm on any of its {family.columns} columns ({rate:.1%}; 95 % upper bound "
+        f"{upper_bound(family.alarms, family.batches):.1%}; budget α = {family.alpha:g}, "
+        f"p < {family.column_threshold:.4f} per column).\n"
+        f"  {critical_count(family.batches, family.alpha)} or more alarms would have shown a "
+        f"rate above α; a true rate of 2α would have shown it with "
+        f"{power_at(family.batches, family.alpha, 2 * family.alpha):.0%} power."
+    )
 
 
 def format_study(study: list[StudyRow], alpha: float, batch_rows: int | None = None) -> str:

@@ -14,7 +14,7 @@ Evidently's definitions exactly (``tests/labs/test_drift.py`` checks them agains
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,8 +66,16 @@ def run_study(
     seed: int,
     row_budget: int = 400_000,
     distance_threshold: float = 0.1,
+    tests: Mapping[str, FlagTest] | None = None,
+    draw_batch: Callable[..., pd.DataFrame] = make_churn_data,
 ) -> list[StudyRow]:
-    """False-alarm and detection rate of every test at every batch size."""
+    """False-alarm and detection rate of every test at every batch size.
+
+    ``tests`` (default :data:`STUDY_TESTS`) maps each method to the function that flags a
+    column; ``draw_batch`` is the data generator — both replaceable, so the lab can show
+    which claim a broken test or simulator breaks.
+    """
+    tests = {**STUDY_TESTS, **(tests or {})}
     numeric_shifted = next(c for c in shift if c in NUMERIC_FEATURES)
     categorical_shifted = next(c for c in shift if c in CATEGORICAL_FEATURES)
     rows: list[StudyRow] = []
@@ -75,7 +83,7 @@ def run_study(
         r = resamples_for(n, resamples, row_budget)
 
         def draw(offset: int, n: int = n, r: int = r, **knobs: object) -> pd.DataFrame:
-            return make_churn_data(r * n, seed=seed * 1000 + offset, **knobs)  # type: ignore[arg-type]
+            return draw_batch(r * n, seed=seed * 1000 + offset, **knobs)
 
         reference = draw(1)
         batches = {
@@ -84,20 +92,22 @@ def run_study(
             "shift": draw(4, covariate_shift=shift),
             "small": draw(5, covariate_shift=small_shift),
         }
-        for kind, methods, columns, flag, shifted in (
-            ("numeric", NUMERIC_METHODS, NUMERIC_FEATURES, _numeric_flags, numeric_shifted),
+        for kind, methods, columns, shape, shifted in (
+            ("numeric", NUMERIC_METHODS, NUMERIC_FEATURES, _matrix, numeric_shifted),
             (
                 "categorical",
                 CATEGORICAL_METHODS,
                 CATEGORICAL_FEATURES,
-                _categorical_flags,
+                _counts,
                 categorical_shifted,
             ),
         ):
             for method in methods:
                 flags = {
                     name: {
-                        c: flag(method, reference[c], b[c], r, alpha, distance_threshold)
+                        c: tests[method](
+                            shape(reference[c], r), shape(b[c], r), alpha, distance_threshold
+                        )
                         for c in columns
                     }
                     for name, b in batches.items()
@@ -197,31 +207,65 @@ def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray
     return np.sqrt(np.maximum((kl_p + kl_q) / 2, 0.0))
 
 
-def _numeric_flags(
-    method: str, ref: pd.Series, cur: pd.Series, r: int, alpha: float, distance: float
-) -> np.ndarray:
-    a = ref.to_numpy(float).reshape(r, -1)
-    b = cur.to_numpy(float).reshape(r, -1)
-    if method == "cvm":
-        # Per-column α = 0.05 here: 400 null draws resolve it (the detector uses 4,000).
-        return cvm_pvalues(a, b, permutations=400) < alpha
-    if method == "ks":
-        return ks_pvalues(a, b) < alpha
+def _matrix(series: pd.Series, r: int) -> np.ndarray:
+    """A numeric column of ``r`` stacked batches as an R × n matrix."""
+    return series.to_numpy(float).reshape(r, -1)
+
+
+def _counts(series: pd.Series, r: int) -> np.ndarray:
+    """A categorical column of ``r`` stacked batches as R × k counts per category."""
+    labels = list(CATEGORIES[str(series.name)])
+    return category_counts(_codes(series, labels).reshape(r, -1), len(labels))
+
+
+# A flag test: (reference, current, alpha, distance threshold) → one bool per resample. Numeric
+# tests get R × n matrices, categorical ones R × k counts.
+FlagTest = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
+
+
+def cvm_flags(a: np.ndarray, b: np.ndarray, alpha: float, distance: float) -> np.ndarray:
+    """Cramér–von Mises p < alpha (400 null draws resolve a per-column 0.05; the detector
+    uses 4,000)."""
+    return cvm_pvalues(a, b, permutations=400) < alpha
+
+
+def ks_flags(a: np.ndarray, b: np.ndarray, alpha: float, distance: float) -> np.ndarray:
+    """K-S p < alpha."""
+    return ks_pvalues(a, b) < alpha
+
+
+def wasserstein_flags(a: np.ndarray, b: np.ndarray, alpha: float, distance: float) -> np.ndarray:
+    """Normed Wasserstein distance ≥ the threshold (Evidently's rule)."""
     return wasserstein_normed(a, b) >= distance
 
 
-def _categorical_flags(
-    method: str, ref: pd.Series, cur: pd.Series, r: int, alpha: float, distance: float
+def chi2_two_sample_flags(
+    a: np.ndarray, b: np.ndarray, alpha: float, distance: float
 ) -> np.ndarray:
-    labels = list(CATEGORIES[str(ref.name)])
-    k = len(labels)
-    a = category_counts(_codes(ref, labels).reshape(r, -1), k)
-    b = category_counts(_codes(cur, labels).reshape(r, -1), k)
-    if method == "chi2_two_sample":
-        return chi2_two_sample_pvalues(a, b) < alpha
-    if method == "chi2_goodness_of_fit":
-        return chi2_goodness_of_fit_pvalues(a, b) < alpha
+    """Two-sample chi-square p < alpha."""
+    return chi2_two_sample_pvalues(a, b) < alpha
+
+
+def chi2_goodness_of_fit_flags(
+    a: np.ndarray, b: np.ndarray, alpha: float, distance: float
+) -> np.ndarray:
+    """Evidently's default chi-square p < alpha."""
+    return chi2_goodness_of_fit_pvalues(a, b) < alpha
+
+
+def jensen_shannon_flags(a: np.ndarray, b: np.ndarray, alpha: float, distance: float) -> np.ndarray:
+    """Jensen–Shannon distance ≥ the threshold."""
     return jensen_shannon(a, b) >= distance
+
+
+STUDY_TESTS: dict[str, FlagTest] = {
+    "cvm": cvm_flags,
+    "ks": ks_flags,
+    "wasserstein_normed": wasserstein_flags,
+    "chi2_two_sample": chi2_two_sample_flags,
+    "chi2_goodness_of_fit": chi2_goodness_of_fit_flags,
+    "jensen_shannon": jensen_shannon_flags,
+}
 
 
 def _codes(series: pd.Series, labels: list[str]) -> np.ndarray:

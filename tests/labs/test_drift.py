@@ -24,6 +24,7 @@ from labs.common.drift import FAMILY_MARGIN, ORDERED, detect_drift, report_p_val
 from labs.common.drift_tests import chi2_two_sample_pvalue, cvm_two_sample_pvalue, ordered_pvalue
 from labs.common.plots import read_drawing
 from labs.common.results import Summary, finish, read_summary
+from labs.drift import counterfactuals as cf
 from labs.drift.lab import DriftParams, run
 from labs.drift.study import (
     METHOD_LABELS,
@@ -86,7 +87,7 @@ def test_covariate_drift_flagged_on_exactly_the_shifted_columns(lab: Summary) ->
 def test_concept_drift_invisible_to_features_but_caught_by_performance(lab: Summary) -> None:
     invisible = measured(lab, "concept_invisible_to_feature_tests")
     assert invisible["flagged_features"] == []
-    assert invisible["flag_rate_max"] <= invisible["bound"]
+    assert invisible["smallest_p_above_alpha"] > invisible["level_per_rate"] == 0.05 / 4
     caught = measured(lab, "concept_caught_by_performance")
     assert caught["roc_auc_reference"] - caught["roc_auc_current"] > 0.2
     assert caught["accuracy_reference"] - caught["accuracy_current"] > SMALL.quality_drop_alert
@@ -104,19 +105,47 @@ def test_prior_shift_shows_as_target_and_prediction_drift(lab: Summary) -> None:
 
 def test_false_alarm_and_sample_size_claims(lab: Summary) -> None:
     fa = measured(lab, "false_alarm_rate_at_most_alpha")
-    rates = {k: v for k, v in fa.items() if k != "bound_max"}
-    assert set(rates) == {f"{m}_n{n}" for m in ("cvm", "chi2_two_sample") for n in (100, 10000)}
-    assert max(rates.values()) <= fa["bound_max"]
+    # The detector, family-wise: one trial per independent no-drift batch pair.
+    assert fa["batches"] == SMALL.false_alarm_batches == 200
+    assert fa["alarm_rate"] == fa["alarms"] / fa["batches"]
+    assert fa["alarms"] < fa["alarms_that_would_reject"] == 16  # binom(200, 0.05): P(≥16) < 5 %
+    assert fa["p_value_rate_above_alpha"] > 0.05 and fa["power_at_2alpha"] >= 0.8
+    assert fa["upper_bound_95"] < 2 * ALPHA
+    assert fa["column_threshold"] == pytest.approx(FAMILY_MARGIN * ALPHA / 9)
     naive = measured(lab, "naive_chi_square_false_alarms")
-    assert min(naive["n100"], naive["n10000"]) >= 3 * ALPHA
+    assert naive["lower_bound_min"] > naive["two_alpha"] == 2 * ALPHA
+    assert min(naive["n100"], naive["n10000"]) > naive["lower_bound_min"]
     trade = measured(lab, "sample_size_tradeoff")
     assert trade["wasserstein_false_alarms_n100"] > 0.5
+    assert trade["wasserstein_false_alarms_n10000"] <= ALPHA
     assert (
         trade["cvm_small_shift_detection_n10000"]
         >= 0.9
         > 0.25
         >= trade["cvm_small_shift_detection_n100"]
     )
+
+
+# --- counterfactuals: a broken part turns its claim ✗, through the lab --------------------
+
+BROKEN_SMALL = replace(SMALL, train_rows=800, batch_rows=300, resamples=30, study_row_budget=30_000)
+
+
+@pytest.fixture(scope="module")
+def uncorrected(tmp_path_factory: pytest.TempPathFactory) -> Summary:
+    """The lab with the detector's Bonferroni correction removed."""
+    out = tmp_path_factory.mktemp("drift-uncorrected")
+    finish(run(BROKEN_SMALL, out, threshold_rule=cf.uncorrected_threshold), out)
+    return read_summary(out / "summary.json")
+
+
+def test_without_correction_the_false_alarm_claim_fails(uncorrected: Summary) -> None:
+    claim = uncorrected.claim("false_alarm_rate_at_most_alpha")
+    fa = dict(claim.measured)
+    assert not claim.passed and fa["column_threshold"] == ALPHA  # every column at full α
+    # 9 columns at 5 % each: about a third of no-drift batches raise some alarm.
+    assert fa["alarms"] >= fa["alarms_that_would_reject"] and fa["alarm_rate"] > 0.2
+    assert fa["p_value_rate_above_alpha"] < 1e-6 and fa["power_at_2alpha"] >= 0.8
 
 
 def test_every_claim_holds_and_the_contract_files_exist(lab_run) -> None:
@@ -174,8 +203,9 @@ def test_the_study_plot_draws_the_measured_rates(lab: Summary) -> None:
     assert set(lines) == {*METHOD_LABELS.values(), f"α = {SMALL.alpha:g}"}
     cvm = lines[METHOD_LABELS["cvm"]]
     assert cvm["x"] == [100.0, 10000.0]
-    rates = measured(lab, "false_alarm_rate_at_most_alpha")
-    assert cvm["y"] == pytest.approx([rates["cvm_n100"], rates["cvm_n10000"]])
+    study = pd.read_csv(next(Path(a) for a in lab.artifacts if a.endswith("false_alarms.csv")))
+    rates = study[study["method"] == "cvm"].set_index("n")["false_alarm_rate"]
+    assert cvm["y"] == pytest.approx([rates[100], rates[10000]])
     naive = measured(lab, "naive_chi_square_false_alarms")
     assert lines[METHOD_LABELS["chi2_goodness_of_fit"]]["y"] == pytest.approx(
         [naive["n100"], naive["n10000"]]
