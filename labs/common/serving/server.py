@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labs.common.paths import project_root
 from labs.common.processes import (
@@ -84,12 +84,14 @@ def serve_in_background(
     server_log: Path | None = None,
     wait: bool = True,
     ready_timeout: float = 90.0,
+    app_hook: str | None = None,
 ) -> Iterator[ServerProcess]:
     """Start the server for ``model_uri`` on 127.0.0.1 (a free port unless ``port``), yield it
     once ready (or at once with ``wait=False``: call ``wait_ready()``), stop it on exit.
 
     ``model_uri=None`` starts it without a model (implies ``wait=False``): it warms up until
-    :meth:`ServerProcess.bind` gives the URI."""
+    :meth:`ServerProcess.bind` gives the URI. ``app_hook`` (``module:function``) wraps the app
+    before it serves (see ``--app-hook``)."""
     from labs.common.tracking import OFFLINE_ENV, tracking_uri
 
     port = port or free_port()
@@ -100,6 +102,8 @@ def serve_in_background(
         sys.executable, "-m", "labs.common.serving.server",
         "--model-uri", model_uri or "-", "--port", str(port), "--log-path", str(log_path),
     ]  # fmt: skip
+    if app_hook:
+        command += ["--app-hook", app_hook]
     with serve_process(
         command,
         log=Path(server_log or log_path.with_name(f"server-{port}.log")),
@@ -129,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--log-path", type=Path, default=None, help="prediction log (SQLite)")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--app-hook",
+        default=None,
+        help="module:function called with the app, returning the ASGI app to serve (labs put "
+        "a deliberately broken part in front of the real app this way: a counterfactual)",
+    )
     args = parser.parse_args(argv)
 
     import logging
@@ -151,8 +161,20 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     app = create_app(args.model_uri, log_path, loaded=loaded)
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
+    served_app = import_hook(args.app_hook)(app) if args.app_hook else app
+    uvicorn.run(served_app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
     return 0
+
+
+def import_hook(spec: str) -> Any:
+    """The function named by ``module:function``."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def load_served_model(model_uri: str) -> tuple[str, LoadedModel] | None:
