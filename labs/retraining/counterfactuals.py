@@ -46,16 +46,17 @@ def split_with_overlap(
     return batch, holdout
 
 
-def promote_without_comparison(
+def promote_without_gate(
     champion: Champion,
     challenger_version: str,
     champion_score: float | None,
     challenger_score: float,
     config: RetrainConfig,
 ) -> tuple[str, str, str | None]:
-    """The newer model wins: the challenger is promoted whenever it clears the floor, its score
-    never compared with the champion's (nor with the margin)."""
-    return promote_or_keep(champion, challenger_version, None, challenger_score, config)
+    """The newer model wins: every challenger is promoted (through the real, audited move), its
+    score compared with neither the champion's plus the margin nor the floor."""
+    ungated = replace(config, absolute_floor=0.0)
+    return promote_or_keep(champion, challenger_version, None, challenger_score, ungated)
 
 
 def promote_missing_champion_unbeatable(
@@ -139,12 +140,12 @@ COUNTERFACTUALS = LabCounterfactuals(
             components={"steps": _steps(split_batch=split_with_overlap)},
         ),
         Counterfactual(
-            "no-champion-comparison",
+            "no-promotion-gate",
             "the newer model wins",
             ("worse_challenger_kept",),
-            "Promotion checks only the floor: any challenger above it replaces the champion, "
-            "never compared with the champion on the same holdout, with no margin.",
-            components={"steps": _steps(promote_or_keep=promote_without_comparison)},
+            "Promotion has no gate: every retrained model replaces the champion, never compared "
+            "with it on the same holdout (no margin) nor held to the floor.",
+            components={"steps": _steps(promote_or_keep=promote_without_gate)},
         ),
         Counterfactual(
             "unaudited-alias-move",
