@@ -143,7 +143,11 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
             "first_champion_promoted",
             "With no champion, the first trained model above the floor becomes champion.",
             passed=first.action == "promoted" and first.champion_after == first.challenger,
-            measured={"challenger_score": first.challenger_score, "floor": config.absolute_floor},
+            measured={
+                "challenger_score": first.challenger_score,
+                "floor": config.absolute_floor,
+                "action": first.action,
+            },
         ),
         Claim(
             "normal_month_no_retraining",
@@ -155,6 +159,7 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
                 "champion_auc_on_batch": normal.champion_auc_on_batch,
                 "quality_threshold": config.quality_threshold,
                 "reasons": normal.reasons,
+                "action": normal.action,
             },
         ),
         Claim(
@@ -168,6 +173,7 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
             measured={
                 "champion_auc_on_batch": drift.champion_auc_on_batch,
                 "quality_threshold": config.quality_threshold,
+                "action": drift.action,
             },
         ),
         Claim(
