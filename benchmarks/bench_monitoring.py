@@ -8,7 +8,8 @@ the monitoring lab's latency SLO under its concurrent load.
    request (``params.yaml`` → ``monitoring``) — replayed with :mod:`labs.common.replay`.
    Goal: client-side p99 ≤ ``latency_p99_slo_ms`` (the SLO the lab's dashboard draws).
 
-Prints the figures; writes reports/bench/monitoring.json.
+Prints the figures; writes reports/bench/monitoring.json; exits 1 if a goal is missed (each
+missed goal is named), so ``make bench`` fails on it.
 
 Our endpoint does more per request than MLflow's — schema validation, a SQLite write of the
 prediction log, Prometheus metrics — and still wins, because it scores the logistic
@@ -173,6 +174,18 @@ def main() -> int:
     }
     (out / "monitoring.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"written: {out / 'monitoring.json'}")
+    missed = [
+        name
+        for name, ok in (
+            ("throughput ratio", ok_ratio),
+            ("single-client p99", ok_p99),
+            ("concurrent p99 SLO", ok_slo),
+        )
+        if not ok
+    ]
+    if missed:
+        print(f"MISSED: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

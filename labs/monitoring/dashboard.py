@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from labs.common.plots import PALETTE, from_zero, new_figure, save_figure, unit_interval
-from labs.monitoring.monitor import QUALITY_METRICS, Alert, Reference
+from labs.monitoring.monitor import QUALITY_METRICS, Alert, AlertRules, Reference
 from labs.monitoring.params import MonitoringParams
 
 TITLES = {
@@ -30,6 +30,7 @@ DRIFT, PREDICTION, LATENCY = PALETTE[4], PALETTE[3], PALETTE[2]
 
 def plot_dashboard(
     params: MonitoringParams,
+    rules: AlertRules,
     table: pd.DataFrame,
     alerts: list[Alert],
     reference: Reference,
@@ -43,7 +44,7 @@ def plot_dashboard(
     days = table["day"].tolist()
     for ax in axes:
         _shade_phases(ax, params)
-    _quality(quality_ax, params, table, alerts, reference)
+    _quality(quality_ax, params, rules, table, alerts, reference)
     _drift(drift_ax, params, table)
     _latency(latency_ax, params, table)
     _alerts(alert_ax, alerts)
@@ -63,7 +64,12 @@ def _shade_phases(ax: Any, params: MonitoringParams) -> None:
 
 
 def _quality(
-    ax: Any, params: MonitoringParams, table: pd.DataFrame, alerts: list[Alert], ref: Reference
+    ax: Any,
+    params: MonitoringParams,
+    rules: AlertRules,
+    table: pd.DataFrame,
+    alerts: list[Alert],
+    ref: Reference,
 ) -> None:
     """Each batch day's quality on its labels (drawn at the batch day); the alert floors."""
     for metric in QUALITY_METRICS:
@@ -73,12 +79,12 @@ def _quality(
             color=COLOURS[metric], label=NAMES[metric], zorder=3 if main else 2,
         )  # fmt: skip
     for metric, drop in (
-        ("roc_auc", params.auc_drop_alert),
-        ("accuracy", params.accuracy_drop_alert),
+        ("roc_auc", rules.auc_drop_alert),
+        ("accuracy", rules.accuracy_drop_alert),
     ):
         ax.axhline(
             ref.quality[metric] - drop, color=COLOURS[metric], ls=":", lw=1.4,
-            label=f"{NAMES[metric]} alert floor (reference − {drop:g})",
+            label=f"{NAMES[metric]} alert floor (reference − {drop:.3f})",
         )  # fmt: skip
     for alert in (a for a in alerts if a.kind == "quality" and a.new):
         ax.annotate(

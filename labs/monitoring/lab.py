@@ -24,6 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from labs.common.catalogue import topic
 from labs.common.data import FEATURES, PROBA, TARGET, make_churn_data, make_production_stream
@@ -36,7 +40,8 @@ from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_
 from labs.monitoring.alerts import read_alerts
 from labs.monitoring.claims import make_claims
 from labs.monitoring.dashboard import plot_dashboard
-from labs.monitoring.monitor import Alert, DayReport, Reference
+from labs.monitoring.monitor import Alert, DayReport, Monitor, Reference
+from labs.monitoring.noise import calibrate_quality_noise
 from labs.monitoring.params import MonitoringParams
 from labs.monitoring.report import daily_text, story, worst_day_report
 from labs.monitoring.steps import MonitorJob, daily_table, run_monitor_job, worst_day
@@ -51,11 +56,19 @@ def run(
     out_dir: Path,
     echo: Callable[[str], None] = lambda _: None,
     on_quality_alert: Callable[[Alert], None] | None = None,
+    *,
+    serving_hook: Callable[[Any], Any] | None = None,
+    score_reference: Callable[[Any, pd.DataFrame, MonitoringParams], np.ndarray] | None = None,
+    monitor_cls: type[Monitor] = Monitor,
 ) -> LabResult:
     """Serve, replay the month, monitor it day by day; return the measured claims.
 
     ``on_quality_alert`` is called once per new quality incident (e.g. to start the retraining
-    flow); the lab always records the request and reports it.
+    flow); the lab always records the request and reports it. The parts the claims are about
+    can be replaced (the lab's counterfactuals, ``labs/monitoring/counterfactuals.py``):
+    ``serving_hook`` wraps the served app (a module-level function: it is imported by name in
+    the server process), ``score_reference`` scores the reference batch (default: the served
+    model), ``monitor_cls`` runs the daily checks.
     """
     from labs.common.serving.server import serve_in_background
 
@@ -76,14 +89,27 @@ def run(
     # on stdin; this process trains the model and builds the month of traffic.
     with (
         sidecar() as side,
-        serve_in_background(None, log_path=log_path, server_log=out_dir / "server.log") as server,
+        serve_in_background(
+            None,
+            log_path=log_path,
+            server_log=out_dir / "server.log",
+            app_hook=None if serving_hook is None else _qualified_name(serving_hook),
+        ) as server,
     ):
         side.submit(warm_up_tracking)
         echo("Training the champion; scoring a labelled reference batch ('normal') …")
         model = train_model(make_churn_data(params.train_rows, seed=params.seed), TrainParams())
         reference_batch = make_churn_data(params.reference_rows, seed=params.seed + 1)
-        reference_batch[PROBA] = model.predict_proba(split_xy(reference_batch)[0])[:, 1]
+        reference_batch[PROBA] = (score_reference or served_model_scores)(
+            model, reference_batch, params
+        )
         reference = Reference.from_scored(reference_batch)
+        # The quality floors, fixed before the month: the day-to-day noise of the model's
+        # quality on no-drift days of their own seeds (labs/monitoring/noise.py).
+        noise = calibrate_quality_noise(
+            model, params.rows_per_day, params.quality_noise_days, params.seed
+        )
+        rules = params.rules(noise.drops(params.quality_alert_sigmas))
         model_file = out_dir / "champion.skops"
         dump_model(model, model_file)
         registered = side.submit(register_champion, str(model_file), params.registered_model)
@@ -128,10 +154,12 @@ def run(
             outcomes=outcomes_path,
             reference=reference_path,
             alert_log=alert_path,
-            rules=params.rules(),
+            rules=rules,
             server_url=server.url,
         )
-        reports = run_monitor_job(job, on_day=_progress(echo), on_quality_alert=quality_hook)
+        reports = run_monitor_job(
+            job, on_day=_progress(echo), on_quality_alert=quality_hook, monitor_cls=monitor_cls
+        )
 
         # --- Claim 8: one place to look. /metrics agrees with the logs -----------------------
         import httpx
@@ -143,6 +171,8 @@ def run(
         alerts = read_alerts(alert_path)
         claims = make_claims(
             params,
+            rules=rules,
+            noise=noise,
             reference=reference,
             traffic=traffic,
             logged=logged,
@@ -161,7 +191,7 @@ def run(
         echo("Evidently report of the worst day, the dashboard …")
         html = worst_day_report(params, reference, log_path, outcomes, worst_day(reports), out_dir)
         dashboard = out_dir / "dashboard.png"
-        plot_dashboard(params, table, alerts, reference, dashboard)
+        plot_dashboard(params, rules, table, alerts, reference, dashboard)
         files = [dashboard, html, out_dir / "daily.csv", alert_path]
         echo(f"Logging to MLflow (experiment {EXPERIMENT}) …")
         record = RunRecord(
@@ -212,6 +242,16 @@ def register_champion(model_file: str, name: str) -> tuple[str, str]:
         audit_log=audit_log_path(),
     )
     return f"models:/{name}@{CHAMPION}", version
+
+
+def served_model_scores(model: Any, batch: pd.DataFrame, params: MonitoringParams) -> np.ndarray:
+    """The reference batch's churn scores by the model the server serves."""
+    return model.predict_proba(split_xy(batch)[0])[:, 1]
+
+
+def _qualified_name(function: Callable[..., Any]) -> str:
+    """``module:qualname`` of a module-level function (the server process imports it)."""
+    return f"{function.__module__}:{function.__qualname__}"
 
 
 def _progress(echo: Callable[[str], None]) -> Callable[[DayReport], None]:

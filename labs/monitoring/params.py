@@ -33,8 +33,11 @@ class MonitoringParams:
     label_delay_days: int = 3
     alpha: float = 0.01
     drift_share_alert: float = 0.25
-    auc_drop_alert: float = 0.12
-    accuracy_drop_alert: float = 0.15
+    # A quality alert fires when a day's ROC-AUC or accuracy falls more than this many standard
+    # deviations of its day-to-day noise below the reference; the noise is measured on
+    # quality_noise_days no-drift batches of rows_per_day rows, before the month is replayed.
+    quality_alert_sigmas: float = 4.0
+    quality_noise_days: int = 20
     rolling_days: int = 3
     alert_within_days: int = 2
     latency_p99_slo_ms: float = 50.0
@@ -42,8 +45,10 @@ class MonitoringParams:
     registered_model: str = "churn-model-monitoring-lab"
 
     def __post_init__(self) -> None:
-        self.rules()  # validates the alert thresholds
+        self.rules({"roc_auc": 0.1, "accuracy": 0.1})  # validates the other alert thresholds
         checks = {
+            "quality_alert_sigmas": self.quality_alert_sigmas > 0,
+            "quality_noise_days": self.quality_noise_days >= 3,
             "train_rows": self.train_rows >= 100,
             "reference_rows": self.reference_rows >= 100,
             "rows_per_day": self.rows_per_day >= 50,
@@ -62,13 +67,14 @@ class MonitoringParams:
         if bad:
             raise ValueError(f"invalid monitoring parameters: {', '.join(bad)}")
 
-    def rules(self) -> AlertRules:
-        """The monitoring job's thresholds."""
+    def rules(self, quality_drops: Mapping[str, float]) -> AlertRules:
+        """The monitoring job's thresholds; ``quality_drops`` (metric → how far below the
+        reference it alerts) come from the noise calibration (:mod:`labs.monitoring.noise`)."""
         return AlertRules(
             alpha=self.alpha,
             drift_share_alert=self.drift_share_alert,
-            auc_drop_alert=self.auc_drop_alert,
-            accuracy_drop_alert=self.accuracy_drop_alert,
+            auc_drop_alert=quality_drops["roc_auc"],
+            accuracy_drop_alert=quality_drops["accuracy"],
             label_delay_days=self.label_delay_days,
             rolling_days=self.rolling_days,
         )

@@ -92,12 +92,14 @@ def run_monitor_job(
     *,
     on_day: Callable[[DayReport], None] | None = None,
     on_quality_alert: Callable[[Alert], None] | None = None,
+    monitor_cls: type[Monitor] = Monitor,
 ) -> list[DayReport]:
     """Check each day in order; publish alerts and gauges; on each *new* quality incident
-    call ``on_quality_alert`` and start ``job.retrain_deployment`` if set."""
+    call ``on_quality_alert`` and start ``job.retrain_deployment`` if set. ``monitor_cls``
+    decides the days (the real :class:`Monitor` unless a lab substitutes a broken one)."""
     steps = steps or MonitorSteps()
     scored, reference = steps.load_inputs(job)
-    monitor, days = plan_job(job, scored, reference)
+    monitor, days = plan_job(job, scored, reference, monitor_cls)
     reports = []
     for day in days:
         report = steps.check_day(monitor, day, scored)
@@ -115,13 +117,16 @@ def run_monitor_job(
 
 
 def plan_job(
-    job: MonitorJob, scored: pd.DataFrame, reference: Reference
+    job: MonitorJob,
+    scored: pd.DataFrame,
+    reference: Reference,
+    monitor_cls: type[Monitor] = Monitor,
 ) -> tuple[Monitor, list[int]]:
     """The days to check (all logged days unless ``job.days``) and the monitor for them, which
     knows what was firing the day before the first (from the alert log)."""
     days = sorted(int(d) for d in scored[DAY].unique()) if job.days is None else list(job.days)
     first = days[0] if days else 0
-    return Monitor(reference, job.rules, firing=firing_before(job.alert_log, first)), days
+    return monitor_cls(reference, job.rules, firing=firing_before(job.alert_log, first)), days
 
 
 def measure_day(monitor: Monitor, day: int, scored: pd.DataFrame) -> DayReport:

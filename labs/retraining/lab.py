@@ -27,7 +27,7 @@ from labs.common.registry import CHAMPION, AliasMove, read_audit_log
 from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
 from labs.common.tracking import RunRecord, configure_tracking, log_run_record
 from labs.retraining.report import Month, format_months, plot_months, write_months
-from labs.retraining.steps import RetrainConfig, run_retraining
+from labs.retraining.steps import RetrainConfig, Steps, run_retraining
 
 QUESTION = topic("retraining").question
 EXPERIMENT = "lab-retraining"
@@ -52,9 +52,17 @@ class RetrainingLabParams:
 
 
 def run(
-    params: RetrainingLabParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: RetrainingLabParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    steps: Steps | None = None,
 ) -> LabResult:
-    """Replay four months through the retraining pipeline; return the measured claims."""
+    """Replay four months through the retraining pipeline; return the measured claims.
+
+    ``steps`` are the pipeline's steps (the real ones by default); the lab's counterfactuals
+    (``labs/retraining/counterfactuals.py``) hand it a broken trigger, split or promotion.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     audit_log = out_dir / "audit.jsonl"
     _reset(params.model_name, audit_log)  # the lab owns this model: every run starts afresh
@@ -80,7 +88,7 @@ def run(
         echo(f"Month {month} — {story} …")
         before = _champion_version(params.model_name)
         outcome = run_retraining(
-            replace(base, month=month, **knobs), log=lambda m: echo(f"    {m}")
+            replace(base, month=month, **knobs), steps, log=lambda m: echo(f"    {m}")
         )
         months.append(
             Month(
@@ -94,6 +102,8 @@ def run(
                 champion_auc_on_batch=outcome.decision.get("champion_roc_auc_on_batch"),
                 champion_score=outcome.champion_score,
                 challenger_score=outcome.challenger_score,
+                holdout_rows=outcome.holdout_rows,
+                holdout_seen_in_training=outcome.holdout_seen_in_training,
             )
         )
 
@@ -133,7 +143,11 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
             "first_champion_promoted",
             "With no champion, the first trained model above the floor becomes champion.",
             passed=first.action == "promoted" and first.champion_after == first.challenger,
-            measured={"challenger_score": first.challenger_score, "floor": config.absolute_floor},
+            measured={
+                "challenger_score": first.challenger_score,
+                "floor": config.absolute_floor,
+                "action": first.action,
+            },
         ),
         Claim(
             "normal_month_no_retraining",
@@ -145,6 +159,7 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
                 "champion_auc_on_batch": normal.champion_auc_on_batch,
                 "quality_threshold": config.quality_threshold,
                 "reasons": normal.reasons,
+                "action": normal.action,
             },
         ),
         Claim(
@@ -158,13 +173,17 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
             measured={
                 "champion_auc_on_batch": drift.champion_auc_on_batch,
                 "quality_threshold": config.quality_threshold,
+                "action": drift.action,
             },
         ),
         Claim(
             "better_challenger_promoted",
-            "The challenger beats the champion on the same holdout by the margin and clears "
-            "the floor, so `champion` moves to it in one step; the old one stays `previous`.",
+            "The challenger beats the champion by the margin on the same holdout — rows of the "
+            "new batch it never trained on — and clears the floor, so `champion` moves to it in "
+            "one step; the old one stays `previous`.",
             passed=drift.action == "promoted"
+            and drift.holdout_rows > 0
+            and drift.holdout_seen_in_training == 0
             and drift.challenger_score >= drift.champion_score + config.margin
             and drift.challenger_score >= config.absolute_floor
             and drift.champion_after == drift.challenger != drift.champion_before,
@@ -173,6 +192,8 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
                 "challenger_score": drift.challenger_score,
                 "margin": config.margin,
                 "floor": config.absolute_floor,
+                "holdout_rows": drift.holdout_rows,
+                "holdout_rows_seen_in_training": drift.holdout_seen_in_training,
             },
         ),
         Claim(
@@ -187,6 +208,9 @@ def make_claims(config: RetrainConfig, months: list[Month], moves: list[AliasMov
             measured={
                 "champion_score": bad.champion_score,
                 "challenger_score": bad.challenger_score,
+                "margin": config.margin,
+                "floor": config.absolute_floor,
+                "action": bad.action,
             },
         ),
         Claim(

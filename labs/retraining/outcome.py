@@ -36,6 +36,8 @@ class Outcome:
     mlflow_run_id: str
     decision: dict[str, Any] = field(default_factory=dict)
     champion_before: str | None = None  # the champion the challenger was compared with
+    holdout_rows: int = 0  # the rows both models were scored on
+    holdout_seen_in_training: int = 0  # of those, rows the challenger was trained on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

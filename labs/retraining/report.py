@@ -29,6 +29,8 @@ class Month:
     champion_auc_on_batch: float | None
     champion_score: float | None
     challenger_score: float | None
+    holdout_rows: int = 0
+    holdout_seen_in_training: int = 0
 
 
 def write_months(months: Sequence[Month], path: Path) -> Path:

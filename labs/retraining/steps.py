@@ -264,6 +264,7 @@ class Steps:
     load_reference: Callable[..., pd.DataFrame] = load_reference
     load_champion: Callable[..., Champion] = load_champion
     decide: Callable[..., Decision] = decide
+    split_batch: Callable[..., tuple[pd.DataFrame, pd.DataFrame]] = split_batch
     train_challenger: Callable[..., Any] = train_challenger
     register_challenger: Callable[..., str] = register_challenger
     promote_or_keep: Callable[..., tuple[str, str, str | None]] = promote_or_keep
@@ -314,7 +315,10 @@ def run_retraining(
             champion_before=champion.version,
         )
         if decision.retrain:
-            recent, holdout = split_batch(batch, config)
+            recent, holdout = steps.split_batch(batch, config)
+            # Rows of the holdout the challenger also trained on (by the batch's row index):
+            # its score on them is not a fair comparison. Recorded, never assumed to be 0.
+            seen = int(holdout.index.isin(recent.index).sum())
             challenger = steps.train_challenger(reference, recent, config)
             champion_score = None if champion.model is None else score(champion.model, holdout)
             challenger_score = score(challenger, holdout)
@@ -334,6 +338,8 @@ def run_retraining(
                 challenger_version=version,
                 champion_score=champion_score,
                 challenger_score=challenger_score,
+                holdout_rows=len(holdout),
+                holdout_seen_in_training=seen,
             )
         log(outcome.headline())
         scores = {

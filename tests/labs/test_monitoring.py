@@ -1,9 +1,11 @@
 """Lab monitoring: every claim asserted from the numbers of its validated summary (a real
 server, concurrent clients, a shortened month), what the dashboard draws, the daily job's
-logic, and the cases where nothing may alert.
+logic, the cases where nothing may alert, and the job's counterfactuals over the run's own
+log (a quality floor inside the noise, drift checked on labelled batches). The counterfactuals
+that need their own run are in ``test_monitoring_counterfactuals.py``.
 
-Speed targets (the latency SLO) live in ``benchmarks/bench_monitoring.py``; here the replay is
-asserted on behaviour: every request answered, the log complete, the numbers consistent.
+The latency claim is decided by the SLO in params.yaml like any other claim; the benchmark
+(``benchmarks/bench_monitoring.py``) measures it on the full month and fails on a miss.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from labs.common.plots import read_drawing
 from labs.common.results import Summary, format_summary, read_summary, stamp, write_summary
 from labs.monitoring.alerts import append_alerts, read_alerts, retrain_trigger
 from labs.monitoring.claims import EXPECTED_SERIES
+from labs.monitoring.counterfactuals import DriftWaitsForLabels
 from labs.monitoring.dashboard import TITLES
 from labs.monitoring.lab import QUESTION, run
 from labs.monitoring.monitor import Alert, AlertRules, Monitor, Reference
@@ -78,14 +81,22 @@ def measured(lab: Summary, claim: str) -> dict[str, Any]:
     return dict(lab.claim(claim).measured)
 
 
-def job_over(out: Path, alert_log: Path, days: Any) -> MonitorJob:
+def lab_rules(lab: Summary, sigmas: float | None = None) -> AlertRules:
+    """The alert rules the lab ran with (its floors were calibrated in the run), or with the
+    quality floors at ``sigmas`` × the calibrated noise instead."""
+    m = measured(lab, "drift_is_not_degradation")
+    k = m["sigmas"] if sigmas is None else sigmas
+    return SMALL.rules({"roc_auc": k * m["roc_auc_sigma"], "accuracy": k * m["accuracy_sigma"]})
+
+
+def job_over(out: Path, alert_log: Path, days: Any, rules: AlertRules) -> MonitorJob:
     """The monitoring job over the files a lab run left in ``out``, for ``days`` only."""
     return MonitorJob(
         prediction_log=out / "predictions.sqlite",
         outcomes=out / "outcomes.csv",
         reference=out / "reference.csv",
         alert_log=alert_log,
-        rules=SMALL.rules(),
+        rules=rules,
         days=tuple(days),
     )
 
@@ -94,12 +105,7 @@ def test_the_summary_follows_the_contract_with_the_same_claims(lab_run) -> None:
     lab, out, _, printout = lab_run
     assert lab.lab == "monitoring" and lab.question == QUESTION
     assert [c.id for c in lab.claims] == CLAIMS
-    # every claim holds except, possibly, the latency SLO: a speed target, decided by the
-    # machine's load (benchmarks/bench_monitoring.py measures it); its verdict must match its
-    # own numbers either way
-    assert [c.id for c in lab.claims if not c.passed] in ([], ["latency_p99"])
-    m = measured(lab, "latency_p99")
-    assert lab.claim("latency_p99").passed == (m["p99_ms"] <= m["slo_ms"])
+    assert [c.id for c in lab.claims if not c.passed] == []
     assert lab.params["days"] == 12 and lab.mlflow["experiment"] == "lab-monitoring"
     assert {Path(a).name for a in lab.artifacts} >= {"dashboard.png", "daily.csv", "alerts.jsonl"}
     assert "✓ quality_alert_on_time" in printout
@@ -108,7 +114,7 @@ def test_the_summary_follows_the_contract_with_the_same_claims(lab_run) -> None:
 def test_every_request_is_answered_timed_and_counted(lab: Summary) -> None:
     m = measured(lab, "latency_p99")
     assert m["requests"] == REQUESTS and m["clients"] == 4 and m["rows_per_request"] == 20
-    assert 0 < m["p50_ms"] <= m["p95_ms"] <= m["p99_ms"]
+    assert 0 < m["p50_ms"] <= m["p95_ms"] <= m["p99_ms"] <= m["slo_ms"] == 50.0
     # the server's own histogram saw the requests too (an upper bucket bound, in ms)
     assert 0 < m["server_p99_bucket_ms"] < math.inf
 
@@ -133,6 +139,7 @@ def test_malformed_requests_are_422_by_reason_never_5xx(lab: Summary) -> None:
 def test_drift_alert_within_two_days_of_the_shift(lab: Summary) -> None:
     m = measured(lab, "drift_alert_on_time")
     assert 4 <= m["first_drift_alert_day"] <= 4 + SMALL.alert_within_days
+    assert m["first_drift_alert_day"] < m["labels_arrive_day"] == 4 + SMALL.label_delay_days
     assert m["drift_share_that_day"] >= SMALL.drift_share_alert
     assert m["prediction_p_value_that_day"] < SMALL.alpha / (len(FEATURES) + 1)
 
@@ -161,7 +168,13 @@ def test_quiet_days_stay_quiet_with_margin(lab: Summary) -> None:
 def test_covariate_shift_alone_drifts_but_is_no_quality_alert(lab: Summary) -> None:
     m = measured(lab, "drift_is_not_degradation")
     assert m["quality_alerts"] == 0 and m["drift_alert_days"] == 8 - 4
-    assert m["min_roc_auc"] > m["roc_auc_floor"]
+    assert m["min_roc_auc"] > m["roc_auc_floor"] and m["min_accuracy"] > m["accuracy_floor"]
+    # the floors are 4 σ of the quality's day-to-day noise below the reference, σ measured on
+    # no-drift days of their own seeds before the month (not a guessed drop)
+    reference = measured(lab, "quality_alert_on_time")["roc_auc_reference"]
+    assert m["sigmas"] == 4.0 and m["noise_days"] == SMALL.quality_noise_days
+    assert m["roc_auc_floor"] == pytest.approx(reference - 4 * m["roc_auc_sigma"])
+    assert 0.01 < m["roc_auc_sigma"] < 0.1 and 0.01 < m["accuracy_sigma"] < 0.1
 
 
 def test_metrics_agree_with_the_logs(lab_run) -> None:
@@ -194,10 +207,10 @@ def test_the_dashboard_draws_the_measured_numbers(lab_run) -> None:
         "roc_auc"
     )
     assert line(quality, "accuracy")["y"] == values("accuracy")
-    floor = measured(lab, "quality_alert_on_time")["roc_auc_floor"]
-    assert (
-        line(quality, "ROC-AUC alert floor (reference − 0.12)")["y"] == [pytest.approx(floor)] * 2
-    )
+    q = measured(lab, "quality_alert_on_time")
+    drop = q["roc_auc_reference"] - q["roc_auc_floor"]
+    floor_line = line(quality, f"ROC-AUC alert floor (reference − {drop:.3f})")
+    assert floor_line["y"] == [pytest.approx(q["roc_auc_floor"])] * 2
     assert drift["ylim"] == [0, 1] and drift["bars"][0]["heights"] == values("drift_share")
     assert line(drift, "drift alert threshold")["y"] == [SMALL.drift_share_alert] * 2
     # latency: the percentile the SLO is about, from 0, the SLO line in view
@@ -243,8 +256,8 @@ def test_mlflow_run_and_the_audited_champion(lab: Summary) -> None:
 def test_quiet_days_alone_raise_no_alert_so_no_alert_claim_could_hold(lab_run, tmp_path) -> None:
     """The job over the lab's own log, the quiet days only: no drift alert, no quality alert
     — without a shift, 'drift alert on time' and 'quality alert on time' would be false."""
-    _, out, _, _ = lab_run
-    job = job_over(out, tmp_path / "alerts.jsonl", range(SMALL.covariate_start_day))
+    lab, out, _, _ = lab_run
+    job = job_over(out, tmp_path / "alerts.jsonl", range(SMALL.covariate_start_day), lab_rules(lab))
     hook: list[Alert] = []
     reports = run_monitor_job(job, on_quality_alert=hook.append)
     assert summarize(reports)["first_alert_day"] == {"drift": None, "quality": None}
@@ -304,7 +317,7 @@ def test_rerunning_the_job_is_idempotent_and_retrains_only_once(lab_run, tmp_pat
     sees the incident as new."""
     lab, out, _, _ = lab_run
     day = measured(lab, "quality_alert_on_time")["first_quality_alert_day"]
-    job = job_over(out, tmp_path / "alerts.jsonl", [day])
+    job = job_over(out, tmp_path / "alerts.jsonl", [day], lab_rules(lab))
     shutil.copy(out / "alerts.jsonl", job.alert_log)
     before = job.alert_log.read_text()
     hook: list[Alert] = []
@@ -351,3 +364,35 @@ def test_alert_log_is_append_only_and_idempotent(tmp_path) -> None:
 def test_bad_params_are_refused(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         replace(SMALL, **change)
+
+
+# --- counterfactuals: the claims turn ✗ when the part they are about is broken ------------------
+
+
+def test_a_quality_floor_inside_the_noise_alerts_on_covariate_shift_alone(lab_run, tmp_path):
+    """The job over the lab's own log with floors at 0.5 σ instead of the calibrated 4 σ:
+    covariate days alone raise quality alerts — the claim holds only because the floor sits
+    outside the day-to-day noise."""
+    lab, out, _, _ = lab_run
+    cov, concept = SMALL.covariate_start_day, SMALL.concept_start_day
+    days = range(SMALL.days)
+    calibrated = run_monitor_job(job_over(out, tmp_path / "a.jsonl", days, lab_rules(lab)))
+    noisy = run_monitor_job(job_over(out, tmp_path / "b.jsonl", days, lab_rules(lab, 0.5)))
+
+    def covariate_quality_alerts(reports: list) -> list[Alert]:
+        alerts = [a for r in reports for a in r.alerts]
+        return [a for a in alerts if a.kind == "quality" and cov <= a.data_day < concept]
+
+    assert covariate_quality_alerts(calibrated) == []
+    assert covariate_quality_alerts(noisy) != []
+    for alert in covariate_quality_alerts(noisy):
+        assert alert.value < alert.threshold  # a real breach of the (too tight) floor
+
+
+def test_drift_checked_on_labelled_batches_comes_as_late_as_the_labels(lab_run, tmp_path):
+    lab, out, _, _ = lab_run
+    job = job_over(out, tmp_path / "alerts.jsonl", range(SMALL.days), lab_rules(lab))
+    reports = run_monitor_job(job, monitor_cls=DriftWaitsForLabels)
+    first = summarize(reports)["first_alert_day"]["drift"]
+    labels_arrive = SMALL.covariate_start_day + SMALL.label_delay_days
+    assert first == labels_arrive == measured(lab, "drift_alert_on_time")["labels_arrive_day"]

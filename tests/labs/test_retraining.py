@@ -1,4 +1,5 @@
-"""Lab retraining: four months through the retraining steps, each claim from its numbers."""
+"""Lab retraining: four months through the retraining steps, each claim from its numbers; and
+the counterfactuals (a broken step of the same wiring) under which the claims must turn ✗."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from labs.common.catalogue import topic
 from labs.common.plots import read_drawing
 from labs.common.registry import RegistryError, read_audit_log
 from labs.common.results import Summary, finish, read_summary
+from labs.retraining.counterfactuals import (
+    decide_without_quality,
+    promote_without_gate,
+    split_with_overlap,
+)
 from labs.retraining.lab import RetrainingLabParams, run
 from labs.retraining.report import CHAMPION_SERIES, PROMOTED_SERIES, REJECTED_SERIES
+from labs.retraining.steps import Steps
 
 MODEL = "test-retraining-lab"
 
@@ -51,6 +58,7 @@ def test_concept_drift_triggers_and_a_better_challenger_is_promoted(lab: Summary
     promo = m(lab, "better_challenger_promoted")
     assert promo["challenger_score"] - promo["champion_score"] > 0.3
     assert promo["challenger_score"] >= promo["floor"]
+    assert promo["holdout_rows"] == 1200 and promo["holdout_rows_seen_in_training"] == 0
     client = mlflow.MlflowClient()
     aliases = client.get_registered_model(MODEL).aliases
     assert str(aliases["champion"]) == "2" and str(aliases["previous"]) == "1"
@@ -58,7 +66,7 @@ def test_concept_drift_triggers_and_a_better_challenger_is_promoted(lab: Summary
 
 def test_a_worse_challenger_is_kept_out(lab: Summary) -> None:
     kept = m(lab, "worse_challenger_kept")
-    assert kept["challenger_score"] < kept["champion_score"]
+    assert kept["challenger_score"] < kept["champion_score"] and kept["action"] == "kept"
     assert m(lab, "every_move_audited")["champion_moves"] == 2
     moves = read_audit_log(artifact(lab, "audit.jsonl"))
     champion = [(x.action, x.from_version, x.to_version) for x in moves if x.alias == "champion"]
@@ -154,3 +162,40 @@ def test_the_lab_never_deletes_a_model_it_does_not_own(tmp_path: Path) -> None:
     assert (kept.tags, kept.description) == ({"team": "fraud"}, "theirs")
     assert client.search_model_versions(f"name='{name}'") == []
     assert not (tmp_path / "audit.jsonl").exists()
+
+
+# --- counterfactuals: one broken step, the same wiring, the claim turns ✗ ---------------------
+
+
+def broken_run(tmp_path: Path, **steps) -> Summary:
+    name = f"test-retraining-cf-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / name
+    finish(run(RetrainingLabParams(model_name=name), out, steps=Steps(**steps)), out)
+    return read_summary(out / "summary.json")
+
+
+def test_without_a_promotion_gate_the_worse_challenger_is_promoted(tmp_path: Path) -> None:
+    lab = broken_run(tmp_path, promote_or_keep=promote_without_gate)
+    claim = lab.claim("worse_challenger_kept")
+    kept = dict(claim.measured)
+    assert not claim.passed and kept["action"] == "promoted"
+    # it was worse than the champion on the same holdout (and below the floor): shipped anyway
+    assert kept["challenger_score"] < min(kept["champion_score"], kept["floor"])
+    assert m(lab, "every_move_audited")["champion_moves"] == 3
+
+
+def test_a_trigger_blind_to_quality_misses_concept_drift(tmp_path: Path) -> None:
+    lab = broken_run(tmp_path, decide=decide_without_quality)
+    claim = lab.claim("concept_drift_triggers_retraining")
+    assert not claim.passed
+    # the champion's quality did collapse — the trigger just did not look at it
+    assert claim.measured["champion_auc_on_batch"] < claim.measured["quality_threshold"]
+    assert not lab.claim("better_challenger_promoted").passed
+
+
+def test_a_holdout_the_challenger_trained_on_is_caught(tmp_path: Path) -> None:
+    lab = broken_run(tmp_path, split_batch=split_with_overlap)
+    claim = lab.claim("better_challenger_promoted")
+    promo = dict(claim.measured)
+    assert not claim.passed
+    assert promo["holdout_rows_seen_in_training"] == promo["holdout_rows"] == 1200

@@ -22,10 +22,10 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labs.common.paths import project_root
 from labs.common.processes import (
@@ -103,6 +103,7 @@ def serve_in_background(
     ready_timeout: float = 90.0,
     bind_before_load: bool = False,
     ready_check: str | None = None,
+    app_hook: str | None = None,
 ) -> Iterator[ServerProcess]:
     """Start the server for ``model_uri`` on 127.0.0.1 (a free port unless ``port``), yield it
     once ready (or at once with ``wait=False``: call ``wait_ready()``), stop it on exit.
@@ -110,7 +111,8 @@ def serve_in_background(
     ``model_uri=None`` starts it without a model (implies ``wait=False``): it warms up until
     :meth:`ServerProcess.bind` gives the URI. ``bind_before_load`` (implies ``wait=False``):
     it listens, alive and not ready, until :meth:`ServerProcess.release_load`.
-    ``ready_check`` (``module:function``): an extra readiness condition (see ``create_app``)."""
+    ``ready_check`` (``module:function``): an extra readiness condition (see ``create_app``).
+    ``app_hook`` (``module:function``) wraps the app before it serves (see ``--app-hook``)."""
     from labs.common.tracking import OFFLINE_ENV, tracking_uri
 
     port = port or free_port()
@@ -125,6 +127,8 @@ def serve_in_background(
         command.append("--bind-before-load")
     if ready_check:
         command += ["--ready-check", ready_check]
+    if app_hook:
+        command += ["--app-hook", app_hook]
     gated = model_uri is None or bind_before_load
     with serve_process(
         command,
@@ -163,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ready-check", metavar="MODULE:FUNCTION", help="an extra readiness condition"
     )
+    parser.add_argument(
+        "--app-hook",
+        default=None,
+        help="module:function called with the app, returning the ASGI app to serve (labs put "
+        "a deliberately broken part in front of the real app this way: a counterfactual)",
+    )
     args = parser.parse_args(argv)
 
     import logging
@@ -175,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     offline_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log_path = args.log_path or default_log_path()
-    ready_check = _import_check(args.ready_check) if args.ready_check else None
+    ready_check = import_hook(args.ready_check) if args.ready_check else None
     if args.bind_before_load:
         model_uri = _uri_from_stdin() if args.model_uri == "-" else args.model_uri
         if model_uri is None:
@@ -196,8 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     app = create_app(args.model_uri, log_path, loaded=loaded, ready_check=ready_check)
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
+    served_app = import_hook(args.app_hook)(app) if args.app_hook else app
+    uvicorn.run(served_app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
     return 0
+
+
+def import_hook(spec: str) -> Any:
+    """The function named by ``module:function`` (``--app-hook``, ``--ready-check``)."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def load_served_model(model_uri: str) -> tuple[str, LoadedModel] | None:
@@ -228,14 +250,6 @@ def _uri_from_stdin() -> str | None:
         print("serve: error: no model URI on stdin", file=sys.stderr, flush=True)
         return None
     return model_uri
-
-
-def _import_check(spec: str) -> Callable[[], str | None]:
-    """``module:function`` → the function (an extra readiness condition)."""
-    import importlib
-
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 if __name__ == "__main__":
