@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from labs.common.paths import project_root
 from labs.reproducibility.scratch import CommandError, run_command, scratch_dir, scratch_env
 
 LOCK_FILE = "requirements.lock"
@@ -111,9 +112,10 @@ def lock_against_pyproject(root: Path, lock_path: Path) -> list[str]:
     return unmet
 
 
-def find_uv(root: Path) -> list[str] | None:
+def find_uv(*roots: Path) -> list[str] | None:
     """uv as the Makefile finds it: on PATH, else ``python3 -m uv``, else the private
-    bootstrap venv ``.uv-bootstrap/`` (what CI uses); None if there is none."""
+    bootstrap venv ``.uv-bootstrap/`` (what CI uses) of the first of ``roots`` that has one;
+    None if there is none."""
     on_path = shutil.which("uv")
     if on_path:
         return [on_path]
@@ -127,8 +129,8 @@ def find_uv(root: Path) -> list[str] | None:
             probe = None
         if probe is not None and probe.returncode == 0:
             return [python3, "-m", "uv"]
-    boot = root / ".uv-bootstrap" / "bin" / "uv"
-    return [str(boot)] if boot.exists() else None
+    boots = [root / ".uv-bootstrap" / "bin" / "uv" for root in roots]
+    return next(([str(boot)] for boot in boots if boot.exists()), None)
 
 
 def check_environment(
@@ -144,7 +146,8 @@ def check_environment(
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "venv": lock_against_venv(lock_path),
             "pyproject_unmet": lock_against_pyproject(root, lock_path),
-            "rebuild": rebuild_environment(lock_path, find_uv(root), timeout_s),
+            # The checkout read, or the project the lab runs from (a test reads a clone).
+            "rebuild": rebuild_environment(lock_path, find_uv(root, project_root()), timeout_s),
         }
 
 

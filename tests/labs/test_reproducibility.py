@@ -219,7 +219,7 @@ def test_a_rebuild_that_could_not_run_is_not_checked_never_passed(
 ) -> None:
     from labs.reproducibility import environment
 
-    monkeypatch.setattr(environment, "find_uv", lambda root: None)
+    monkeypatch.setattr(environment, "find_uv", lambda *roots: None)
     claim = lock_claim(check_environment(repo_root, 120))
     assert not claim.passed and not claim.checked
     assert "uv not found" in claim.measured["not_checked"]
@@ -232,13 +232,14 @@ def test_uv_is_found_the_way_the_makefile_finds_it(
     from labs.reproducibility import environment
 
     monkeypatch.setattr(environment.shutil, "which", lambda name: None)
-    assert find_uv(tmp_path) is None
-    boot = tmp_path / ".uv-bootstrap" / "bin" / "uv"
+    clone, project = tmp_path / "clone", tmp_path / "project"
+    assert find_uv(clone, project) is None
+    boot = project / ".uv-bootstrap" / "bin" / "uv"
     boot.parent.mkdir(parents=True)
     boot.write_text("#!/bin/sh\n")
-    assert find_uv(tmp_path) == [str(boot)]  # CI's private bootstrap venv
+    assert find_uv(clone, project) == [str(boot)]  # CI's private bootstrap venv
     monkeypatch.setattr(environment.shutil, "which", lambda name: f"/opt/{name}")
-    assert find_uv(tmp_path) == ["/opt/uv"]  # on PATH first
+    assert find_uv(clone, project) == ["/opt/uv"]  # on PATH first
 
 
 def test_the_figure_shows_one_answer_after_each_fix(lab) -> None:
