@@ -65,7 +65,7 @@ def make_claims(
         Claim(
             "shipped_pipeline_no_skew",
             f"Requests of {params.serving_batch_rows} rows served by a separate serving process "
-            "(the model loaded from MLflow) use the offline features on every row (|Δ| ≤ "
+            "(the model's skops file, from MLflow) use the offline features on every row (|Δ| ≤ "
             f"{ROUNDING:g}) and give 0 flipped labels, no ROC-AUC loss, |Δp| ≤ {ROUNDING:g}.",
             passed=features_skew["serving_process"]
             and features_skew["rows_with_feature_skew"] == 0

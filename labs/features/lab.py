@@ -130,7 +130,7 @@ def run(
     import mlflow
 
     from labs.common.sidecar import sidecar
-    from labs.common.tracking import log_sklearn_model, start_run
+    from labs.common.tracking import log_sklearn_model, logged_model_file, start_run
 
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -151,15 +151,16 @@ def run(
         # One artefact, saved with skops and loaded back with only exact, allowlisted types
         # trusted, in a process that never saw the fitted object: what serving gets.
         info = log_sklearn_model(package(pipeline), name="feature-pipeline")
+        model_file = logged_model_file(info.model_uri)  # the artefact's one file, downloaded
         warm.result()
-        fresh = side.submit(check_artefact, info.model_uri, x).result()
+        fresh = side.submit(check_artefact, model_file, x).result()
         artefact = artefact_numbers(pipeline, fresh, trained_p, holdout[TARGET])
 
         # The serving process answers requests of serving_batch_rows customers through the
         # serving path; what it computed is compared with the offline features and scores.
         echo(f"Serving {len(holdout)} customers, {params.serving_batch_rows} per request …")
         serving_pid = side.submit(
-            start_serving, serving, info.model_uri, export_feature_spec(pipeline)
+            start_serving, serving, model_file, export_feature_spec(pipeline)
         ).result()
         starts = range(0, len(x), params.serving_batch_rows)
         answers = [

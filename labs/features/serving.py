@@ -1,8 +1,9 @@
 """The serving side, in its own process: what production runs, separate from the training code.
 
-A spawn-context sidecar process (:func:`labs.common.sidecar.sidecar`) imports nothing of the
-lab's state: it loads the logged model from MLflow by its URI, as a serving container would,
-and answers requests of a few rows. Two things are measured there:
+A spawn-context sidecar process (:func:`labs.common.sidecar.sidecar`) shares nothing with the
+lab: it loads the model's one skops file, downloaded from MLflow (only allowlisted types
+trusted), as a serving container would, and answers requests of a few rows. It never imports
+MLflow, so it starts in about a second. Two things are measured there:
 
 - :func:`check_artefact`: the artefact on its own — which columns it takes, and what it
   predicts for the holdout — in a process that never saw the fitted object.
@@ -15,6 +16,7 @@ and answers requests of a few rows. Two things are measured there:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,26 +45,24 @@ class ArtefactServing:
 
 
 def warm_up() -> int:
-    """Import what loading and scoring need (seconds), while the lab is still fitting."""
-    import mlflow.artifacts  # noqa: F401
+    """Import what loading and scoring need, while the lab is still fitting."""
+    import sklearn.compose  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
     import sklearn.pipeline  # noqa: F401
     import skops.io  # noqa: F401
 
-    from labs.common.tracking import configure_tracking
-
-    configure_tracking()
     return os.getpid()
 
 
 _SERVER: dict[str, Any] = {}  # the serving process's one server (a worker global)
 
 
-def start_serving(serving: type, model_uri: str, spec: dict[str, Any]) -> int:
-    """In the serving process: load ``model_uri`` from MLflow and build ``serving`` on it;
+def start_serving(serving: type, model_file: Path, spec: dict[str, Any]) -> int:
+    """In the serving process: load the logged model file and build ``serving`` on it;
     returns the process id (it is not the lab's)."""
-    from labs.common.tracking import load_sklearn_model
+    from labs.common.tracking import load_model_file
 
-    _SERVER["server"] = serving(load_sklearn_model(model_uri), spec)
+    _SERVER["server"] = serving(load_model_file(model_file), spec)
     return os.getpid()
 
 
@@ -73,15 +73,13 @@ def serve_request(batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return features, server.score(features)
 
 
-def check_artefact(model_uri: str, x: pd.DataFrame) -> dict[str, Any]:
-    """In a fresh process: load the logged artefact and score the raw holdout with it alone.
+def check_artefact(path: Path, x: pd.DataFrame) -> dict[str, Any]:
+    """In a fresh process: load the logged artefact's file and score the raw holdout with it
+    alone. Reports which inputs it expects and its probabilities — or the error a raw row
+    gets from an artefact that expects engineered features."""
+    from labs.common.tracking import file_sha256, load_model_file
 
-    Reports which inputs it expects and its probabilities — or the error a raw row gets
-    from an artefact that expects engineered features."""
-    from labs.common.tracking import file_sha256, load_sklearn_model, logged_model_file
-
-    path = logged_model_file(model_uri)
-    model = load_sklearn_model(model_uri)
+    model = load_model_file(path)
     names = getattr(model, "feature_names_in_", None)
     out: dict[str, Any] = {
         "pid": os.getpid(),
