@@ -2,10 +2,11 @@
 hold exactly what it pins, and does uv rebuild the same environment from the lock alone?
 
 The rebuild runs offline, from uv's cache (which ``make setup`` filled): a fresh venv in a
-scratch directory, ``uv pip sync --require-hashes`` of the lock into it (uv checks every
-file's sha256 against the lock), then the fresh venv's packages against this one's. uv is
-found the way the Makefile finds it. When uv is missing or cannot install offline, the
-rebuild did not run and says why: the claim is then *not checked*, never passed.
+scratch directory, ``uv pip sync --require-hashes`` of the lock into it (uv refuses any
+requirement without an exact pin or a hash, and checks what it downloads against the hashes;
+offline, it installs what its cache holds), then the fresh venv's packages against this
+one's. uv is found the way the Makefile finds it. When uv is missing or cannot install
+offline, the rebuild did not run and says why: the claim is then *not checked*, never passed.
 """
 
 from __future__ import annotations
