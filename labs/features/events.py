@@ -85,8 +85,9 @@ def naive_join(rows: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def asof_join(rows: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with ``support_calls`` = calls strictly before each row's decision time.
+def asof_join(rows: pd.DataFrame, log: pd.DataFrame, direction: str = "backward") -> pd.DataFrame:
+    """``rows`` with ``support_calls`` = calls strictly before each row's decision time
+    (``direction="backward"``: the last call before it).
 
     Each call carries the customer's running count; ``merge_asof`` takes, per customer, the
     last call before the decision time (``allow_exact_matches=False``: a call logged at the
@@ -101,7 +102,7 @@ def asof_join(rows: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
         left_on=DECISION,
         right_on=CALL_TIME,
         by=CUSTOMER,
-        direction="backward",
+        direction=direction,  # type: ignore[arg-type]
         allow_exact_matches=False,
     )
     joined[CALLS] = joined.pop("calls_so_far").fillna(0).astype(int)

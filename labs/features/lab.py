@@ -15,10 +15,16 @@ Two ways features go wrong between a notebook and production, each measured on t
    would have scored them. A training table made by a plain join counts those calls too; an
    as-of join (``pandas.merge_asof``) counts only what was known at the decision date. We train
    on each and score later customers the way production does.
+
+The parts the lab demonstrates are keyword arguments of :func:`run` — what is logged as the
+model (``package``), how serving computes features (``serving``), how production counts
+calls (``production_feature``) and the training table's join (``training_join``); the
+counterfactuals in ``counterfactuals.py`` hand it broken ones.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,16 +37,24 @@ from labs.common.catalogue import topic
 from labs.common.data import FEATURES, TARGET, Incident, make_churn_data
 from labs.common.model import quality_metrics
 from labs.common.params import check_at_least, check_open_unit
-from labs.common.results import Claim, LabResult, artifact_path, claim_metrics
+from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.features import events
+from labs.features.claims import make_claims
 from labs.features.pipeline import (
-    MISTAKES,
-    SkewResult,
     build_feature_pipeline,
+    export_feature_spec,
     feature_names,
     measure_skew,
 )
 from labs.features.report import format_tables, plot_skew_and_leakage, write_tables
+from labs.features.serving import (
+    ArtefactServing,
+    check_artefact,
+    serve_request,
+    ship_fitted_pipeline,
+    start_serving,
+    warm_up,
+)
 
 QUESTION = topic("features").question
 EXPERIMENT = topic("features").experiment
@@ -98,12 +112,25 @@ class FeaturesParams:
 
 
 def run(
-    params: FeaturesParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: FeaturesParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    package: Callable[[Any], Any] = ship_fitted_pipeline,
+    serving: type = ArtefactServing,
+    production_feature: Callable[[pd.DataFrame, pd.DataFrame], pd.Series] = events.live_feature,
+    training_join: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = events.asof_join,
 ) -> LabResult:
-    """Train, log and serve the feature pipeline; measure skew and point-in-time leakage."""
+    """Train, log and serve the feature pipeline; measure skew and point-in-time leakage.
+
+    ``package`` turns the fitted pipeline into what is logged as the model; ``serving`` is
+    the class the serving process builds on the loaded model; ``production_feature`` counts
+    each customer's calls as production does; ``training_join`` builds the honest training
+    table. Each defaults to the real part."""
     import mlflow
 
-    from labs.common.tracking import load_sklearn_model, log_sklearn_model, start_run
+    from labs.common.sidecar import sidecar
+    from labs.common.tracking import log_sklearn_model, logged_model_file, start_run
 
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -112,34 +139,43 @@ def run(
     missing = [Incident("missing_values", "monthly_charges", rate=params.missing_rate)]
     train = make_churn_data(params.train_rows, seed=params.seed, incidents=missing)
     holdout = make_churn_data(params.holdout_rows, seed=params.seed + 1, incidents=missing)
-    echo(f"Fitting the feature pipeline on {len(train)} customers …")
-    pipeline = build_feature_pipeline(params.C).fit(train[list(FEATURES)], train[TARGET])
+    x = holdout[list(FEATURES)]
+    with sidecar() as side, start_run(EXPERIMENT, "features-lab", asdict(params)) as mlflow_run:
+        # The serving process imports its libraries while the lab fits.
+        warm = side.submit(warm_up)
+        echo(f"Fitting the feature pipeline on {len(train)} customers …")
+        pipeline = build_feature_pipeline(params.C).fit(train[list(FEATURES)], train[TARGET])
+        trained_p = pipeline.predict_proba(x)[:, 1]
 
-    echo(f"Logging it to MLflow (experiment {EXPERIMENT}) and loading it back …")
-    with start_run(EXPERIMENT, "features-lab", asdict(params)) as mlflow_run:
-        # One artefact: the features and the classifier, saved with skops, loaded back with
-        # only exact, allowlisted types trusted. Serving uses what was loaded, nothing else.
-        info = log_sklearn_model(pipeline, name="feature-pipeline")
-        served = load_sklearn_model(info.model_uri)
-        x = holdout[list(FEATURES)]
-        trained_p, served_p = pipeline.predict_proba(x)[:, 1], served.predict_proba(x)[:, 1]
-        artefact = {
-            "raw_input_columns": len(served.feature_names_in_),
-            "model_features": len(feature_names(served)),
-            "steps": _step_names(served),
-            "loaded_vs_trained_max_abs_dp": float(np.max(np.abs(served_p - trained_p))),
-            "holdout_roc_auc": quality_metrics(holdout[TARGET], trained_p)["roc_auc"],
-        }
+        echo(f"Logging it to MLflow (experiment {EXPERIMENT}); a fresh process loads it …")
+        # One artefact, saved with skops and loaded back with only exact, allowlisted types
+        # trusted, in a process that never saw the fitted object: what serving gets.
+        info = log_sklearn_model(package(pipeline), name="feature-pipeline")
+        model_file = logged_model_file(info.model_uri)  # the artefact's one file, downloaded
+        warm.result()
+        fresh = side.submit(check_artefact, model_file, x).result()
+        artefact = artefact_numbers(pipeline, fresh, trained_p, holdout[TARGET])
 
-        # Every serving path scores the holdout in requests of serving_batch_rows customers,
-        # and is compared with the trained pipeline's offline predictions for the same rows.
+        # The serving process answers requests of serving_batch_rows customers through the
+        # serving path; what it computed is compared with the offline features and scores.
         echo(f"Serving {len(holdout)} customers, {params.serving_batch_rows} per request …")
-        skew = measure_skew(pipeline, served, holdout, holdout[TARGET], params.serving_batch_rows)
+        serving_pid = side.submit(
+            start_serving, serving, model_file, export_feature_spec(pipeline)
+        ).result()
+        starts = range(0, len(x), params.serving_batch_rows)
+        answers = [
+            side.submit(serve_request, x.iloc[s : s + params.serving_batch_rows]) for s in starts
+        ]
+        served_features = np.concatenate([a.result()[0] for a in answers])
+        served_p = np.concatenate([a.result()[1] for a in answers])
+        features_skew = feature_skew(pipeline[:-1].transform(x), served_features)
+        features_skew |= {"requests": len(starts), "serving_process": serving_pid != os.getpid()}
+        skew = measure_skew(pipeline, holdout, holdout[TARGET], params.serving_batch_rows, served_p)
 
         echo("Point in time: building the support-call log and three ways to count calls …")
-        pit = measure_point_in_time(params)
+        pit = measure_point_in_time(params, production_feature, training_join)
 
-        claims = make_claims(params, artefact, skew, pit)
+        claims = make_claims(params, artefact, skew, features_skew, pit)
         echo("")
         echo(format_tables(skew, pit))
         echo("")
@@ -163,12 +199,52 @@ def run(
     )
 
 
+def artefact_numbers(
+    pipeline: Any, fresh: dict[str, Any], trained_p: np.ndarray, y: pd.Series
+) -> dict[str, Any]:
+    """What the fresh process found in the artefact, next to the trained pipeline."""
+    proba = fresh["proba"]
+    columns = fresh["input_columns"]
+    return {
+        "artefact_type": fresh["artefact_type"],
+        "model_file": fresh["model_file"],
+        "raw_input_columns": None if columns is None else len(columns),
+        "takes_the_raw_columns": columns == list(FEATURES),
+        "inputs_expected": fresh["n_inputs"],
+        "model_features": len(feature_names(pipeline)),
+        "steps": _step_names(pipeline),
+        "loaded_in_another_process": fresh["pid"] != os.getpid(),
+        "fresh_process_vs_trained_max_abs_dp": (
+            None if proba is None else float(np.max(np.abs(proba - trained_p)))
+        ),
+        "holdout_roc_auc": quality_metrics(y, trained_p)["roc_auc"],
+    } | ({"raw_rows_refused": fresh["error"]} if fresh["error"] else {})
+
+
+def feature_skew(offline: np.ndarray, served: np.ndarray, tolerance: float = 1e-12) -> dict:
+    """Rows whose served feature vector differs from the offline one beyond ``tolerance``."""
+    if offline.shape != served.shape:  # another feature layout: every row is skewed
+        return {"rows_served": len(served), "rows_with_feature_skew": len(served),
+                "max_abs_feature_diff": None, "feature_columns": served.shape[1:]}  # fmt: skip
+    diff = np.abs(offline - served).max(axis=1)
+    return {
+        "rows_served": len(served),
+        "rows_with_feature_skew": int((diff > tolerance).sum()),
+        "max_abs_feature_diff": float(diff.max()),
+    }
+
+
 # --- point in time ------------------------------------------------------------------------
 
 
-def measure_point_in_time(params: FeaturesParams) -> dict[str, dict[str, Any]]:
-    """Train on a naive join and on an as-of join of the call log; score later customers with
-    the calls known at their decision time. Offline = the later half of the training table."""
+def measure_point_in_time(
+    params: FeaturesParams,
+    production_feature: Callable[[pd.DataFrame, pd.DataFrame], pd.Series] = events.live_feature,
+    training_join: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = events.asof_join,
+) -> dict[str, dict[str, Any]]:
+    """Train on a naive join and on ``training_join`` (the as-of join) of the call log; score
+    later customers with the calls ``production_feature`` counts at their decision time.
+    Offline = the later half of the training table."""
     span = 300
     past = events.make_customers(params.pit_customers, params.seed + 20, 0, events.EPOCH, span)
     later = events.make_customers(
@@ -189,11 +265,11 @@ def measure_point_in_time(params: FeaturesParams) -> dict[str, dict[str, Any]]:
     # time, when only earlier calls exist.
     past_log = events.make_call_log(past, params.seed + 22, **knobs)
     later_log = events.make_call_log(later, params.seed + 23, **knobs)
-    production = later.assign(**{events.CALLS: events.live_feature(later, later_log)})
+    production = later.assign(**{events.CALLS: production_feature(later, later_log)})
 
-    live = events.live_feature(past, past_log)  # what production would have counted
+    live = production_feature(past, past_log)  # what production would have counted
     results: dict[str, dict[str, Any]] = {}
-    for name, join in (("naive_join", events.naive_join), ("asof_join", events.asof_join)):
+    for name, join in (("naive_join", events.naive_join), ("asof_join", training_join)):
         table = join(past, past_log)
         # Offline evaluation the usual, honest-looking way: fit on the earlier half of the
         # decision dates, validate on the later half.
@@ -215,105 +291,6 @@ def measure_point_in_time(params: FeaturesParams) -> dict[str, dict[str, Any]]:
             results[name]["offline_roc_auc"] - results[name]["production_roc_auc"]
         )
     return results
-
-
-# --- the claims -----------------------------------------------------------------------------
-
-
-def make_claims(
-    params: FeaturesParams,
-    artefact: dict[str, Any],
-    skew: dict[str, SkewResult],
-    pit: dict[str, dict[str, Any]],
-) -> list[Claim]:
-    """The interview answer, claim by claim, each decided by the numbers measured above."""
-    hand, shipped, faithful = (
-        skew["handwritten"],
-        skew["shipped_pipeline"],
-        skew["faithful_handwritten"],
-    )
-    naive, asof = pit["naive_join"], pit["asof_join"]
-    rounding = 1e-12  # float rounding between batch sizes; a real mismatch is ≥ 1e-6
-    return [
-        Claim(
-            "one_fitted_artefact",
-            "Imputation, scaling, one-hot encoding, the ratio feature and the classifier are one "
-            "fitted pipeline: logged to MLflow, loaded back, it takes raw columns and predicts "
-            "exactly what was trained.",
-            passed=artefact["raw_input_columns"] == len(FEATURES)
-            and artefact["loaded_vs_trained_max_abs_dp"] == 0.0,
-            measured=artefact,
-        ),
-        Claim(
-            "handwritten_transform_skews",
-            "A hand re-implemented serving transform (batch statistics, another category order, "
-            f"missing → 0) flips ≥ {params.skew_flip_alert:.0%} of labels and loses ≥ "
-            f"{params.skew_auc_alert:g} ROC-AUC on the holdout; each mistake alone flips labels.",
-            passed=hand.flipped_share >= params.skew_flip_alert
-            and hand.auc_loss >= params.skew_auc_alert
-            and all(skew[f"only_{m}"].flipped_rows > 0 for m in MISTAKES),
-            measured={
-                "flipped_share": hand.flipped_share,
-                "flipped_rows": hand.flipped_rows,
-                "max_abs_dp": hand.max_abs_dp,
-                "roc_auc_offline": artefact["holdout_roc_auc"],
-                "roc_auc_served": hand.roc_auc,
-                "auc_loss": hand.auc_loss,
-                **{f"flipped_share_only_{m}": skew[f"only_{m}"].flipped_share for m in MISTAKES},
-                **{f"max_abs_dp_only_{m}": skew[f"only_{m}"].max_abs_dp for m in MISTAKES},
-            },
-        ),
-        Claim(
-            "shipped_pipeline_no_skew",
-            "Serving the fitted pipeline artefact gives exactly 0 flipped labels and no AUC loss "
-            "(|Δp| at float rounding); a faithful re-implementation matches too — until it drifts.",
-            passed=shipped.flipped_rows == 0
-            and shipped.auc_loss == 0.0
-            and shipped.max_abs_dp <= rounding
-            and faithful.flipped_rows == 0,
-            measured={
-                "flipped_rows": shipped.flipped_rows,
-                "max_abs_dp": shipped.max_abs_dp,
-                "auc_loss": shipped.auc_loss,
-                "faithful_handwritten_flipped_rows": faithful.flipped_rows,
-                "faithful_handwritten_max_abs_dp": faithful.max_abs_dp,
-            },
-        ),
-        Claim(
-            "naive_join_leaks_future",
-            "Features from a plain join of the call log count calls made after the decision "
-            f"date: offline ROC-AUC is inflated and falls by > {params.pit_leak_alert:g} in "
-            "production, below the honest model's.",
-            passed=naive["future_calls_counted"] > 0
-            and naive["gap"] > params.pit_leak_alert
-            and naive["offline_roc_auc"] > asof["offline_roc_auc"]
-            and naive["production_roc_auc"] < asof["production_roc_auc"],
-            measured={
-                "future_calls_counted": naive["future_calls_counted"],
-                "future_call_share": naive["future_call_share"],
-                "offline_roc_auc": naive["offline_roc_auc"],
-                "production_roc_auc": naive["production_roc_auc"],
-                "gap": naive["gap"],
-                "honest_offline_roc_auc": asof["offline_roc_auc"],
-            },
-        ),
-        Claim(
-            "asof_join_honest",
-            "An as-of join (pandas.merge_asof) uses no future call, gives every training row the "
-            "value production would have seen, and offline ROC-AUC within "
-            f"{params.pit_honest_gap:g} of production's.",
-            passed=asof["future_calls_counted"] == 0
-            and asof["rows_differing_from_live"] == 0
-            and abs(asof["gap"]) <= params.pit_honest_gap,
-            measured={
-                "future_calls_counted": asof["future_calls_counted"],
-                "rows_differing_from_live": asof["rows_differing_from_live"],
-                "offline_roc_auc": asof["offline_roc_auc"],
-                "production_roc_auc": asof["production_roc_auc"],
-                "gap": asof["gap"],
-            },
-        ),
-    ]
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -181,15 +181,20 @@ def compare_with_offline(
 
 
 def measure_skew(
-    fitted: Pipeline, served: Pipeline, holdout: pd.DataFrame, y: Sequence[int], batch_rows: int
+    fitted: Pipeline,
+    holdout: pd.DataFrame,
+    y: Sequence[int],
+    batch_rows: int,
+    served: np.ndarray,
 ) -> dict[str, SkewResult]:
-    """Every serving path on the holdout, in requests of ``batch_rows`` rows, against the
-    fitted pipeline's offline predictions: the shipped artefact, a faithful re-implementation,
-    each mistake alone, and all of them together."""
+    """Every serving path on the holdout against the fitted pipeline's offline predictions:
+    ``served`` (what the serving process answered, in requests of ``batch_rows`` rows), and
+    hand-written transforms scored here the same way — a faithful one, each mistake alone,
+    and all of them together — each feeding the fitted classifier."""
     x = holdout[list(FEATURES)]
     offline = fitted.predict_proba(x)[:, 1]
     spec = export_feature_spec(fitted)
-    classifier = served.named_steps["classifier"]
+    classifier = fitted.named_steps["classifier"]
 
     def handwritten(mistakes: Collection[str]) -> Scorer:
         return lambda batch: classifier.predict_proba(handwritten_features(batch, spec, mistakes))[
@@ -197,12 +202,12 @@ def measure_skew(
         ]
 
     paths: dict[str, Scorer] = {
-        "shipped_pipeline": lambda batch: served.predict_proba(batch)[:, 1],
         "faithful_handwritten": handwritten(()),
         **{f"only_{m}": handwritten([m]) for m in MISTAKES},
         "handwritten": handwritten(MISTAKES),
     }
-    return {
+    results = {"shipped_pipeline": compare_with_offline("shipped_pipeline", offline, served, y)}
+    return results | {
         name: compare_with_offline(name, offline, serve_in_batches(score, x, batch_rows), y)
         for name, score in paths.items()
     }

@@ -14,7 +14,7 @@ PCT = {"flipped": lambda v: f"{v:.1%}", "max |Δp|": lambda v: f"{v:.2g}"}
 
 def _skew_rows(skew: dict[str, SkewResult]) -> list[dict[str, Any]]:
     what = {
-        "shipped_pipeline": "the fitted pipeline artefact",
+        "shipped_pipeline": "the serving process (the logged artefact)",
         "faithful_handwritten": "hand-written, no mistake",
         **{f"only_{m}": f"hand-written: {label}" for m, label in MISTAKE_LABELS.items()},
         "handwritten": "hand-written, all three mistakes",
@@ -90,7 +90,7 @@ def plot_skew_and_leakage(
     fig, (left, right) = new_figure(1, 2, size=(12, 4.6))
     names = list(skew)
     short = {
-        "shipped_pipeline": "fitted\npipeline",
+        "shipped_pipeline": "serving\nprocess",
         "faithful_handwritten": "hand,\nfaithful",
         "only_batch_statistics": "batch\nstatistics",
         "only_category_order": "category\norder",

@@ -36,10 +36,9 @@ class Measurements:
     digest: dict[str, Any]
     tags: dict[str, str]
     recorded: dict[str, str]
-    rebuild: Rebuild
+    rebuild: Rebuild | str  # or why the rebuild was refused
     dvc: ReproSteps
-    lock_installed: dict[str, Any]
-    lock_compile: dict[str, Any]
+    environment: dict[str, Any]  # the lock against the venv, pyproject.toml and uv's rebuild
 
     @property
     def dots_flat(self) -> list[float]:
@@ -56,8 +55,8 @@ def make_claims(params: ReproducibilityParams, m: Measurements) -> list[Claim]:
     unsorted = {tuple(o["unsorted"]) for o in m.orders}
     sorted_ = {tuple(o["sorted"]) for o in m.orders}
     missing = [f for f in RECORDED if not m.recorded.get(f)]
-    pinned = [m.tags[f"data.{r}.pinned_by_dvc_lock"] == "true" for r in ("train", "holdout")]
-    r, d = m.rebuild, m.dvc
+    pinned = [m.tags.get(f"data.{r}.pinned_by_dvc_lock") == "true" for r in ("train", "holdout")]
+    d = m.dvc
     skipped = [s for s in d.stages if s not in d.first]
     return [
         Claim(
@@ -149,7 +148,7 @@ def make_claims(params: ReproducibilityParams, m: Measurements) -> list[Claim]:
             "run_records_every_input",
             "The MLflow run records commit and dirty flag, the lock file's sha256, the data's "
             "md5 (pinned by dvc.lock), params, seed and platform.",
-            passed=not missing and all(pinned) and len(m.recorded["git_commit"]) == 40,
+            passed=not missing and all(pinned) and len(m.recorded.get("git_commit", "")) == 40,
             measured={
                 "fields_checked": len(RECORDED),
                 "fields_missing": missing,
@@ -168,21 +167,7 @@ def make_claims(params: ReproducibilityParams, m: Measurements) -> list[Claim]:
             and m.digest["digest_changed_row_0"] != m.digest["digest_original"],
             measured=dict(m.digest),
         ),
-        Claim(
-            "rebuilt_from_run_id",
-            "From the run id alone: the commit's code in a git worktree plus its data "
-            "(dvc checkout) re-train to the same metrics and model sha256.",
-            passed=r.identical,
-            measured={
-                "commit": r.commit[:12],
-                "data_identical": r.data_md5_rebuilt == r.data_md5_recorded,
-                "metrics_identical": r.metrics_rebuilt == r.metrics_recorded,
-                "roc_auc_recorded": r.metrics_recorded.get("roc_auc"),
-                "roc_auc_rebuilt": r.metrics_rebuilt.get("roc_auc"),
-                "model_sha256_identical": r.model_sha256_rebuilt == r.model_sha256_recorded,
-                "code_from_worktree": r.worktree_inside_scratch,
-            },
-        ),
+        rebuilt_claim(m.rebuild),
         Claim(
             "param_change_reruns_dependents_only",
             f"After `{d.changed_param}`, dvc repro runs exactly the stages that depend on it.",
@@ -201,18 +186,69 @@ def make_claims(params: ReproducibilityParams, m: Measurements) -> list[Claim]:
             passed=d.second == [] and d.second_changed_nothing,
             measured={"ran": len(d.second), "bytes_unchanged": d.second_changed_nothing},
         ),
-        Claim(
-            "lock_file_reproducible",
-            "The venv holds exactly the hash-locked versions, and uv pip compile --universal "
-            "rebuilds requirements.lock byte for byte (when uv can resolve offline).",
-            passed=not m.lock_installed["mismatched"]
-            and m.lock_compile["reproduced"] in (True, None),
-            measured={
-                "packages_pinned": m.lock_installed["packages_pinned"],
-                "version_mismatches": len(m.lock_installed["mismatched"]),
-                "uv_recompiled_identical": m.lock_compile["reproduced"],
-                "lock_sha256": m.tags["requirements_lock_sha256"][:16],
-            }
-            | ({"uv_note": m.lock_compile["reason"]} if m.lock_compile["reason"] else {}),
-        ),
+        lock_claim(m.environment),
     ]
+
+
+REBUILT = (
+    "From the run id alone: the commit's code in a git worktree plus its data (dvc checkout) "
+    "re-train to the same metrics and model sha256."
+)
+
+
+def rebuilt_claim(r: Rebuild | str) -> Claim:
+    """The rebuild against the recorded run, or the reason it was refused (✗)."""
+    if isinstance(r, str):
+        return Claim("rebuilt_from_run_id", REBUILT, passed=False, measured={"refused": r})
+    return Claim(
+        "rebuilt_from_run_id",
+        REBUILT,
+        passed=r.identical,
+        measured={
+            "commit": r.commit[:12],
+            "data_identical": r.data_md5_rebuilt == r.data_md5_recorded,
+            "metrics_identical": r.metrics_rebuilt == r.metrics_recorded,
+            "roc_auc_recorded": r.metrics_recorded.get("roc_auc"),
+            "roc_auc_rebuilt": r.metrics_rebuilt.get("roc_auc"),
+            "model_sha256_identical": r.model_sha256_rebuilt == r.model_sha256_recorded,
+            "code_from_worktree": r.worktree_inside_scratch,
+        },
+    )
+
+
+LOCK = (
+    "requirements.lock pins every requirement with == and sha256 hashes, satisfies "
+    "pyproject.toml, and is exactly what the venv holds; uv rebuilds the same venv from it "
+    "alone, offline (a fresh venv, uv pip sync --require-hashes): same packages, same versions."
+)
+
+
+def lock_claim(env: dict[str, Any]) -> Claim:
+    """✗ when the lock or the venv is wrong; *not checked* (✗) when uv's rebuild did not run."""
+    venv, rebuild = env["venv"], env["rebuild"]
+    defects = {
+        "unpinned": len(venv["unpinned"]),
+        "without_sha256": len(venv["unhashed"]),
+        "version_mismatches": len(venv["mismatched"]),
+        "pyproject_unmet": len(env["pyproject_unmet"]),
+    }
+    measured: dict[str, Any] = {
+        "requirements": venv["requirements"],
+        "pinned_for_this_python": venv["packages_pinned"],
+        **defects,
+        "lock_sha256": env["sha256"][:16],
+        "uv": rebuild["uv"],
+        "uv_rebuilt_packages": rebuild.get("packages_rebuilt"),
+        "venv_packages": rebuild.get("packages_in_venv"),
+        "uv_rebuild_identical": rebuild.get("identical"),
+    }
+    examples = venv["unpinned"] + venv["unhashed"] + venv["mismatched"] + env["pyproject_unmet"]
+    if examples:
+        measured["first_defects"] = examples[:3]
+    if rebuild["error"]:
+        measured["uv_error"] = rebuild["error"]
+    if not any(defects.values()) and not rebuild["ran"]:
+        # The lock looks right, but the rebuild that shows it is enough did not run.
+        return Claim.not_checked("lock_file_reproducible", LOCK, rebuild["error"], **measured)
+    passed = not any(defects.values()) and bool(rebuild.get("identical"))
+    return Claim("lock_file_reproducible", LOCK, passed=passed, measured=measured)

@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
@@ -33,8 +33,11 @@ def blas_library() -> str:
     return f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
 
 
-def dot_under_threads(size: int, threads: int, seed: int, repeats: int = 2) -> list[float]:
-    """``a @ b`` of two seeded vectors, ``repeats`` times, with BLAS limited to ``threads``.
+def dot_under_threads(
+    size: int, threads: int, seed: int, repeats: int = 2, pool: str = "blas"
+) -> list[float]:
+    """``a @ b`` of two seeded vectors, ``repeats`` times, with the thread pool ``pool``
+    (threadpoolctl's ``user_api``: ``blas`` is the one ``a @ b`` uses) limited to ``threads``.
 
     A threaded BLAS splits the sum into one partial sum per thread and adds the partials:
     another thread count is another summation order, hence other last bits.
@@ -43,7 +46,7 @@ def dot_under_threads(size: int, threads: int, seed: int, repeats: int = 2) -> l
 
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((2, size))
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=threads, user_api=pool):
         return [float(a @ b) for _ in range(repeats)]
 
 
@@ -57,21 +60,32 @@ def _bootstrap_task(values: np.ndarray, draws: int, seed: Any) -> float:
     return float(sample.mean())
 
 
+def spawned_task_seeds(seed: int, tasks: int) -> list[Any]:
+    """One independent child seed per task, all derived from ``seed`` (the fix)."""
+    return list(np.random.SeedSequence(seed).spawn(tasks))
+
+
+TaskSeeds = Callable[[int, int], list[Any]]
+
+
 def bootstrap_interval(
-    values: np.ndarray, tasks: int, seed: int, pool: Executor | None, spawn_seeds: bool
+    values: np.ndarray,
+    tasks: int,
+    seed: int,
+    pool: Executor | None,
+    spawn_seeds: bool,
+    task_seeds: TaskSeeds = spawned_task_seeds,
 ) -> tuple[float, float]:
     """A 90 % bootstrap interval of the mean of ``values`` from ``tasks`` resamples, run in
     ``pool`` (worker processes; ``None``: one after another in this process).
 
     ``spawn_seeds=False`` is the common bug: ``np.random.seed(seed)`` in the parent, workers
     draw from numpy's global generator — which in a new process is seeded from the OS.
-    ``spawn_seeds=True`` is the fix: one independent child seed per *task*
+    ``spawn_seeds=True`` is the fix: ``task_seeds`` gives one seed per *task*
     (``SeedSequence.spawn``), so neither the worker count nor the scheduling matters.
     """
     np.random.seed(seed)  # the well-meant global seed
-    seeds: list[Any] = (
-        list(np.random.SeedSequence(seed).spawn(tasks)) if spawn_seeds else [None] * tasks
-    )
+    seeds: list[Any] = task_seeds(seed, tasks) if spawn_seeds else [None] * tasks
     draws = len(values)
     if pool is None:
         means = [_bootstrap_task(values, draws, s) for s in seeds]
@@ -81,7 +95,13 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def parallel_seeding(values: np.ndarray, tasks: int, seed: int, n_jobs: int) -> dict[str, Any]:
+def parallel_seeding(
+    values: np.ndarray,
+    tasks: int,
+    seed: int,
+    n_jobs: int,
+    task_seeds: TaskSeeds = spawned_task_seeds,
+) -> dict[str, Any]:
     """The bootstrap interval computed twice in this process and twice on a pool of
     ``n_jobs`` worker processes, first with the global seed, then with spawned seeds.
 
@@ -94,7 +114,8 @@ def parallel_seeding(values: np.ndarray, tasks: int, seed: int, n_jobs: int) -> 
         for spawn, kind in ((False, "global"), (True, "spawned")):
             for where, executor in (("in_process", None), ("workers", pool)):
                 runs[f"{kind}_{where}"] = [
-                    bootstrap_interval(values, tasks, seed, executor, spawn) for _ in range(2)
+                    bootstrap_interval(values, tasks, seed, executor, spawn, task_seeds)
+                    for _ in range(2)
                 ]
     return {
         "n_jobs": n_jobs,
@@ -105,19 +126,29 @@ def parallel_seeding(values: np.ndarray, tasks: int, seed: int, n_jobs: int) -> 
     }
 
 
+# In a fresh interpreter: the set's own order, and the order the fix (a function named by
+# module and name, imported there) gives it.
 _SET_ORDER = (
-    "import json, sys; names = set(sys.argv[1:]); print(json.dumps([list(names), sorted(names)]))"
+    "import importlib, json, sys; module, name, *names = sys.argv[1:]; names = set(names); "
+    "fix = getattr(importlib.import_module(module), name); "
+    "print(json.dumps([list(names), list(fix(names))]))"
 )
 
 
-def set_orders(names: Sequence[str], hash_seeds: Sequence[int]) -> list[dict[str, list[str]]]:
+def set_orders(
+    names: Sequence[str],
+    hash_seeds: Sequence[int],
+    column_order: Callable[[Iterable[str]], list[str]] = sorted,
+) -> list[dict[str, list[str]]]:
     """Iterate a set of column names in a fresh interpreter per ``PYTHONHASHSEED``: the
-    unsorted order (what ``for c in set(...)`` gives) and the sorted one (the fix)."""
+    unsorted order (what ``for c in set(...)`` gives) and the one ``column_order`` (a
+    module-level function; ``sorted``, the fix) gives."""
     orders = []
+    where = [column_order.__module__, column_order.__qualname__]
     for hash_seed in hash_seeds:
         env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
         out = subprocess.run(
-            [sys.executable, "-c", _SET_ORDER, *names],
+            [sys.executable, "-c", _SET_ORDER, *where, *names],
             env=env, capture_output=True, text=True, timeout=60, check=True,
         ).stdout  # fmt: skip
         unsorted, fixed = json.loads(out)
@@ -125,16 +156,19 @@ def set_orders(names: Sequence[str], hash_seeds: Sequence[int]) -> list[dict[str
     return orders
 
 
-def summation_orders(size: int, seed: int, orders: int = 4) -> dict[str, Any]:
+def summation_orders(
+    size: int, seed: int, orders: int = 4, exact_sum: Callable[[list[float]], float] = math.fsum
+) -> dict[str, Any]:
     """The same numbers added in ``orders`` different orders: left to right (``sum``),
-    numpy's pairwise sum, and ``math.fsum`` (exactly rounded, so order-independent)."""
+    numpy's pairwise sum, and ``exact_sum`` (``math.fsum``, the fix: exactly rounded, so
+    order-independent)."""
     rng = np.random.default_rng(seed)
     # Amounts of very different magnitude, as in real data (a few large, many small).
     values = rng.lognormal(mean=3.0, sigma=2.0, size=size)
     permutations = [values] + [values[rng.permutation(size)] for _ in range(orders - 1)]
     plain = [sum(v.tolist()) for v in permutations]
     pairwise = [float(np.sum(v)) for v in permutations]
-    exact = [math.fsum(v.tolist()) for v in permutations]
+    exact = [exact_sum(v.tolist()) for v in permutations]
     return {
         "orders": orders,
         "distinct_sum": len(set(plain)),

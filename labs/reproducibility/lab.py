@@ -18,7 +18,11 @@ DVC-tracked data and shows, with numbers:
    re-trains: metrics and model hash match.
 5. **Pipelines and environment**: in a scratch clone, a param change makes ``dvc repro`` re-run
    only the stages that depend on it, and a second ``dvc repro`` is a no-op; the hash-locked
-   ``requirements.lock`` is what is installed, and ``uv pip compile`` rebuilds it byte for byte.
+   ``requirements.lock`` is what is installed, and uv rebuilds the same venv from it offline.
+
+Each part the lab demonstrates is a keyword argument of :func:`run` (the experiment, each
+hazard's fix, the lineage, the dataset digest, the DVC pipeline, the lock): its
+counterfactuals (``counterfactuals.py``) hand it a broken one, and a claim must turn ✗.
 
 The user's checkout is only read: every command that writes runs in a temporary directory.
 """
@@ -26,7 +30,8 @@ The user's checkout is only read: every command that writes runs in a temporary 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -38,16 +43,17 @@ from labs.common.results import LabResult, artifact_path, log_claims
 from labs.common.tracking import model_sha256, start_run
 from labs.reproducibility import hazards
 from labs.reproducibility.claims import Measurements, make_claims
+from labs.reproducibility.environment import check_environment, committed_lock
 from labs.reproducibility.experiment import HOLDOUT_DATA, TRAIN_DATA, run_experiment
 from labs.reproducibility.params import ReproducibilityParams
-from labs.reproducibility.pipeline import repro_twice_after_change
-from labs.reproducibility.provenance import (
-    digest_blind_spot,
-    installed_matches_lock,
-    lineage_tags,
-    recompile_lock,
+from labs.reproducibility.pipeline import pipeline_as_committed, repro_twice_after_change
+from labs.reproducibility.provenance import digest_blind_spot, lineage_tags, mlflow_dataset_digest
+from labs.reproducibility.rebuild import (
+    TRAIN_PARAM_PREFIX,
+    NotRebuildableError,
+    Rebuild,
+    rebuild_run,
 )
-from labs.reproducibility.rebuild import TRAIN_PARAM_PREFIX, rebuild_run
 from labs.reproducibility.report import plot_distinct_results, write_provenance_table
 
 if TYPE_CHECKING:  # the worker processes of step 2 import this module: no heavy imports here
@@ -63,8 +69,25 @@ def run(
     out_dir: Path,
     echo: Callable[[str], None] = lambda _: None,
     source: Path | None = None,
+    *,
+    experiment: Callable[..., Any] = run_experiment,
+    thread_pool: str = "blas",
+    task_seeds: hazards.TaskSeeds = hazards.spawned_task_seeds,
+    column_order: Callable[[Iterable[str]], list[str]] = sorted,
+    exact_sum: Callable[[list[float]], float] = math.fsum,
+    lineage: Callable[..., dict[str, str]] = lineage_tags,
+    dataset_digest: Callable[[Any], str] = mlflow_dataset_digest,
+    edit_pipeline: Callable[[Path], None] = pipeline_as_committed,
+    lock: Callable[[Path], str] = committed_lock,
 ) -> LabResult:
-    """Measure every claim; ``source`` is the checkout to read (the project by default)."""
+    """Measure every claim; ``source`` is the checkout to read (the project by default).
+
+    The keyword arguments are the parts the lab demonstrates, each the real one by default:
+    ``experiment`` trains and evaluates; ``thread_pool`` is the pool threadpoolctl pins,
+    ``task_seeds`` seeds the workers' tasks, ``column_order`` orders a set of columns,
+    ``exact_sum`` adds floats (the four fixes); ``lineage`` makes the run's tags,
+    ``dataset_digest`` is MLflow's digest, ``edit_pipeline`` declares the DVC pipeline in the
+    scratch clone, ``lock`` gives the lock file the environment is checked against."""
     import pandas as pd
 
     from labs.common.data import FEATURES
@@ -77,9 +100,13 @@ def run(
         # The slow parts are other processes (DVC stages, uv): they run meanwhile.
         echo(f"Scratch clone: dvc repro after `{params.changed_param}`, then again …")
         dvc_steps = background.submit(
-            repro_twice_after_change, source, params.changed_param, params.command_timeout_s
+            repro_twice_after_change,
+            source,
+            params.changed_param,
+            params.command_timeout_s,
+            edit_pipeline,
         )
-        lock_check = background.submit(recompile_lock, source, params.command_timeout_s)
+        lock_check = background.submit(check_environment, source, params.command_timeout_s, lock)
 
         # --- 1. Same inputs → same bytes ----------------------------------------------------
         # The experiment is a function of its inputs only. Run it twice with the seed, once
@@ -87,7 +114,7 @@ def run(
         echo(f"Training twice with seed {params.seed}, once with seed {params.other_seed} …")
         train_csv, holdout_csv = source / TRAIN_DATA, source / HOLDOUT_DATA
         first, second, other = (
-            run_experiment(train_csv, holdout_csv, asdict(params.train_params(seed)))
+            experiment(train_csv, holdout_csv, asdict(params.train_params(seed)))
             for seed in (params.seed, params.seed, params.other_seed)
         )
 
@@ -95,7 +122,7 @@ def run(
         echo("Hazards: BLAS threads, worker seeds, set order, summation order …")
         blas = hazards.blas_library()
         dots = {
-            t: hazards.dot_under_threads(params.blas_vector_size, t, params.seed)
+            t: hazards.dot_under_threads(params.blas_vector_size, t, params.seed, pool=thread_pool)
             for t in params.blas_threads
         }
         train = pd.read_csv(train_csv)
@@ -103,36 +130,37 @@ def run(
         # n_jobs: worker processes drawing from numpy's global generator …
         correct = (first_model_predictions(params, x, y) == y.to_numpy()).astype(float)
         seeding = hazards.parallel_seeding(
-            correct, params.bootstrap_tasks, params.seed, params.n_jobs
+            correct, params.bootstrap_tasks, params.seed, params.n_jobs, task_seeds
         )
         # … and scikit-learn's n_jobs: the same trees, votes added in thread completion order.
         forest = forest_n_jobs(params, x, y)
         # A set of column names iterated under other hash seeds: other column orders, other
         # model bytes (the project's split_xy always selects FEATURES in one order: the fix).
-        orders = hazards.set_orders(FEATURES, params.hash_seeds)
+        orders = hazards.set_orders(FEATURES, params.hash_seeds, column_order)
         order_shas = {
             kind: {model_sha_for_columns(params, train, o[kind]) for o in orders}
             for kind in ("unsorted", "sorted")
         }
-        sums = hazards.summation_orders(params.summation_values, params.seed)
+        sums = hazards.summation_orders(params.summation_values, params.seed, exact_sum=exact_sum)
 
         # --- 3. Record everything that determines the result --------------------------------
         echo("MLflow's dataset digest vs the data's md5 …")
-        digest = digest_blind_spot(params.digest_rows, params.digest_changed_from, params.seed)
+        digest = digest_blind_spot(
+            params.digest_rows, params.digest_changed_from, params.seed, dataset_digest
+        )
         echo(f"Logging the run to MLflow (experiment {EXPERIMENT}) …")
-        tags = lineage_tags(source, data, blas) | {"model_sha256": first.model_sha256}
+        tags = lineage(source, data, blas) | {"model_sha256": first.model_sha256}
         run_id = log_experiment_run(params, first.metrics, tags, train, source)
         recorded = recorded_fields(run_id)
 
         # --- 4. Rebuild from the run id alone ------------------------------------------------
         echo(f"Rebuilding run {run_id[:8]} from its commit and data in a git worktree …")
-        rebuilt = background.submit(rebuild_run, run_id, source, params.command_timeout_s)
-        lock_installed = installed_matches_lock(source)
+        rebuilt = background.submit(rebuild_or_refusal, run_id, source, params.command_timeout_s)
         measured = Measurements(
             first=first, second=second, other=other, dots=dots, blas=blas, seeding=seeding,
             forest=forest, orders=orders, order_shas=order_shas, sums=sums,
             digest=digest, tags=tags, recorded=recorded, rebuild=rebuilt.result(),
-            dvc=dvc_steps.result(), lock_installed=lock_installed, lock_compile=lock_check.result(),
+            dvc=dvc_steps.result(), environment=lock_check.result(),
         )  # fmt: skip
 
     # --- 5. What the numbers say -----------------------------------------------------------
@@ -158,6 +186,15 @@ def run(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def rebuild_or_refusal(run_id: str, source: Path, timeout_s: float) -> Rebuild | str:
+    """The rebuild of ``run_id``, or why it was refused (a run that lacks what a rebuild
+    needs fails the claim with that reason; it does not stop the lab)."""
+    try:
+        return rebuild_run(run_id, source, timeout_s)
+    except NotRebuildableError as err:
+        return str(err)
 
 
 def first_model_predictions(params: ReproducibilityParams, x: pd.DataFrame, y: pd.Series) -> Any:
@@ -224,4 +261,5 @@ def recorded_fields(run_id: str) -> dict[str, str]:
     import mlflow
 
     run = mlflow.MlflowClient().get_run(run_id)
-    return dict(run.data.tags) | {f"param.{k}": v for k, v in run.data.params.items()}
+    params = {f"param.{k}": v for k, v in run.data.params.items()}
+    return dict(run.data.tags) | params | {"run_id": run_id}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,19 @@ def set_param(params_yaml: Path, assignment: str) -> None:
     raise ValueError(f"{params_yaml} has no {key} to change")
 
 
-def repro_twice_after_change(source: Path, changed_param: str, timeout_s: float) -> ReproSteps:
+def pipeline_as_committed(repo: Path) -> None:
+    """The clone's ``dvc.yaml`` as committed (the lab's pipeline, unchanged)."""
+
+
+def repro_twice_after_change(
+    source: Path,
+    changed_param: str,
+    timeout_s: float,
+    edit_pipeline: Callable[[Path], None] = pipeline_as_committed,
+) -> ReproSteps:
     """Clone ``source`` at HEAD into a scratch, restore its built state, change one param,
-    then ``dvc repro`` twice; count the stages each run ran."""
+    then ``dvc repro`` twice; count the stages each run ran. ``edit_pipeline`` gets the
+    clone first (a counterfactual declares the pipeline differently there)."""
     with scratch_dir() as root:
         repo = root / "repo"
         env = scratch_env(root)
@@ -87,6 +98,7 @@ def repro_twice_after_change(source: Path, changed_param: str, timeout_s: float)
         # --shared borrows the objects read-only: fast, and the user's .git is not written.
         run_command(["git", "clone", "--quiet", "--shared", str(source), str(repo)], root, env, 60)
         configure_dvc(repo, root / "dvc-cache")
+        edit_pipeline(repo)
         # Start from what the user already built — only outputs whose bytes dvc.lock pins —
         # instead of minutes of `dvc repro` from nothing; `dvc commit` puts them in the
         # scratch's cache (an output missing from the cache counts as changed).

@@ -60,32 +60,40 @@ def plot_distinct_results(m: Measurements, path: Path) -> Path:
 
 
 def write_provenance_table(m: Measurements, path: Path) -> Path:
-    """A Markdown table: each recorded input, its value, and what the rebuild found."""
+    """A Markdown table: each recorded input, its value, and what the rebuild found (or why
+    it was refused). A field the run did not record shows as "not recorded"."""
+    rec = m.recorded
+
+    def got(key: str, width: int = 16) -> str:
+        return str(rec[key])[:width] if rec.get(key) else "not recorded"
+
     r = m.rebuild
+    refused = r if isinstance(r, str) else None
     rows = [
-        {"input": "git commit", "recorded in the run": m.recorded["git_commit"][:12],
-         "rebuild": f"worktree at {r.commit[:12]}"},
-        {"input": "uncommitted changes", "recorded in the run": m.recorded["git_dirty"],
-         "rebuild": "—"},
+        {"input": "git commit", "recorded in the run": got("git_commit", 12),
+         "rebuild": refused or f"worktree at {r.commit[:12]}"},
+        {"input": "uncommitted changes", "recorded in the run": got("git_dirty"), "rebuild": "—"},
         {"input": "requirements.lock sha256",
-         "recorded in the run": m.recorded["requirements_lock_sha256"][:16], "rebuild": "—"},
-        *({"input": f"data md5 ({role})", "recorded in the run": md5,
-           "rebuild": _same(r.data_md5_rebuilt.get(role) == md5)}
-          for role, md5 in r.data_md5_recorded.items()),
+         "recorded in the run": got("requirements_lock_sha256"), "rebuild": "—"},
+        *({"input": f"data md5 ({role})", "recorded in the run": got(f"data.{role}.md5", 32),
+           "rebuild": "—" if refused else _same(r.data_md5_rebuilt.get(role) == rec.get(
+               f"data.{role}.md5"))}
+          for role in ("train", "holdout")),
         {"input": "train params + seed",
          "recorded in the run": ", ".join(f"{k.removeprefix('param.train.')}="
-                                          f"{v}" for k, v in sorted(m.recorded.items())
+                                          f"{v}" for k, v in sorted(rec.items())
                                           if k.startswith("param.train.")),
-         "rebuild": "same params"},
-        {"input": "platform", "recorded in the run": f"Python {m.recorded['python']}, "
-         f"{m.recorded['machine']}, {m.recorded['blas']}", "rebuild": "this machine"},
-        {"input": "holdout ROC-AUC", "recorded in the run": r.metrics_recorded.get("roc_auc"),
-         "rebuild": _same(r.metrics_rebuilt == r.metrics_recorded)},
-        {"input": "model sha256", "recorded in the run": r.model_sha256_recorded[:16],
-         "rebuild": _same(r.model_sha256_rebuilt == r.model_sha256_recorded)},
+         "rebuild": "—" if refused else "same params"},
+        {"input": "platform", "recorded in the run": f"Python {got('python')}, "
+         f"{got('machine')}, {got('blas', 60)}", "rebuild": "this machine"},
+        {"input": "holdout ROC-AUC", "recorded in the run": m.first.metrics.get("roc_auc"),
+         "rebuild": "—" if refused else _same(r.metrics_rebuilt == r.metrics_recorded)},
+        {"input": "model sha256", "recorded in the run": m.first.model_sha256[:16],
+         "rebuild": "—" if refused else _same(r.model_sha256_rebuilt == r.model_sha256_recorded)},
     ]  # fmt: skip
+    run_id = rec.get("run_id") or (r.run_id if not refused else "")
     path.write_text(
-        f"# What run {r.run_id} records, and its rebuild\n\n" + markdown_table(rows) + "\n"
+        f"# What run {run_id} records, and its rebuild\n\n" + markdown_table(rows) + "\n"
     )
     return path
 

@@ -15,6 +15,7 @@ from labs.common.data import FEATURES, TARGET, Incident, make_churn_data
 from labs.common.plots import read_drawing
 from labs.common.results import LabResult, finish, read_summary
 from labs.features import events
+from labs.features.counterfactuals import COUNTERFACTUALS
 from labs.features.lab import FeaturesParams, measure_point_in_time, run
 from labs.features.pipeline import (
     MISTAKES,
@@ -60,11 +61,14 @@ def fitted() -> tuple[object, pd.DataFrame]:
 
 def test_one_artefact_takes_raw_columns_and_predicts_what_was_trained(lab: LabResult) -> None:
     m = measured(lab, "one_fitted_artefact")
-    assert m["raw_input_columns"] == len(FEATURES) == 7
+    assert m["artefact_type"] == "Pipeline" and m["model_file"].endswith(".skops")
+    assert m["raw_input_columns"] == m["inputs_expected"] == len(FEATURES) == 7
     # 4 numbers + the ratio + 3 + 4 + 3 one-hot columns
     assert m["model_features"] == 15
     assert m["steps"] == ["numeric", "charges_per_tenure_month", "categorical", "classifier"]
-    assert m["loaded_vs_trained_max_abs_dp"] == 0.0
+    assert m["loaded_in_another_process"]
+    assert m["fresh_process_vs_trained_max_abs_dp"] == 0.0
+    assert "raw_rows_refused" not in m
     assert 0.75 < m["holdout_roc_auc"] < 0.9
 
 
@@ -82,11 +86,54 @@ def test_handwritten_serving_transform_skews(lab: LabResult) -> None:
 
 def test_shipping_the_fitted_pipeline_removes_the_skew(lab: LabResult) -> None:
     m = measured(lab, "shipped_pipeline_no_skew")
+    assert m["serving_process"] and m["requests"] == SMALL.holdout_rows // 50
+    assert m["rows_served"] == SMALL.holdout_rows and m["rows_with_feature_skew"] == 0
+    assert m["max_abs_feature_diff"] <= 1e-12
     assert m["flipped_rows"] == 0 and m["auc_loss"] == 0.0
     assert m["max_abs_dp"] <= 1e-12  # float rounding between batch sizes, nothing more
     # Negative case: the same hand-written code without the mistakes shows no skew either.
     assert m["faithful_handwritten_flipped_rows"] == 0
     assert m["faithful_handwritten_max_abs_dp"] <= 1e-12
+
+
+# --- counterfactuals: the two artefact claims measure different things ----------------------
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    cf = COUNTERFACTUALS.get("features-outside-the-artefact")
+    return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("outside"))
+
+
+@pytest.fixture(scope="module")
+def reimplemented(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    cf = COUNTERFACTUALS.get("serving-reimplements-features")
+    return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("reimplemented"))
+
+
+def test_a_classifier_logged_without_its_features_is_not_one_artefact(outside) -> None:
+    claim = outside.claim("one_fitted_artefact")
+    m = dict(claim.measured)
+    assert not claim.passed
+    # The fresh process got a bare classifier: it expects the 15 engineered features, knows
+    # no raw column names, and refuses raw rows.
+    assert m["artefact_type"] == "LogisticRegression" and m["inputs_expected"] == 15
+    assert m["raw_input_columns"] is None and not m["takes_the_raw_columns"]
+    assert m["fresh_process_vs_trained_max_abs_dp"] is None and m["raw_rows_refused"]
+    # Serving then fits the features per request: the served features are not the offline ones.
+    skew = dict(outside.claim("shipped_pipeline_no_skew").measured)
+    assert skew["rows_with_feature_skew"] > 0.9 * SMALL.holdout_rows and skew["flipped_rows"] > 0
+
+
+def test_serving_that_reimplements_the_features_skews_on_served_requests(reimplemented) -> None:
+    claim = reimplemented.claim("shipped_pipeline_no_skew")
+    m = dict(claim.measured)
+    assert not claim.passed
+    assert m["serving_process"] and m["rows_served"] == SMALL.holdout_rows
+    assert m["rows_with_feature_skew"] > 0.5 * SMALL.holdout_rows  # batch statistics: most rows
+    assert m["max_abs_feature_diff"] > 0.1 and m["flipped_rows"] > 0 and m["auc_loss"] > 0
+    # The artefact itself is still the one fitted object: only the serving path broke.
+    assert reimplemented.claim("one_fitted_artefact").passed
 
 
 def test_naive_join_leaks_the_future(lab: LabResult) -> None:

@@ -18,6 +18,9 @@ from labs.common.catalogue import topic
 from labs.common.plots import read_drawing
 from labs.common.results import finish, read_summary
 from labs.common.tracking import configure_tracking
+from labs.reproducibility.claims import lock_claim
+from labs.reproducibility.counterfactuals import lock_resolved_without_hashes
+from labs.reproducibility.environment import check_environment, find_uv
 from labs.reproducibility.hazards import dot_under_threads, set_orders, summation_orders
 from labs.reproducibility.lab import EXPERIMENT, run
 from labs.reproducibility.params import ReproducibilityParams
@@ -190,10 +193,53 @@ def test_dvc_reruns_only_dependents_then_nothing(lab) -> None:
     assert noop == {"ran": 0, "bytes_unchanged": True}
 
 
-def test_the_lock_is_what_is_installed(lab) -> None:
-    m = measured(lab["summary"], "lock_file_reproducible")
-    assert m["version_mismatches"] == 0 and m["packages_pinned"] > 100
-    assert m["uv_recompiled_identical"] in (True, None)
+def test_the_lock_is_what_is_installed_and_uv_rebuilds_it(lab) -> None:
+    claim = lab["summary"].claim("lock_file_reproducible")
+    m = dict(claim.measured)
+    assert claim.checked and claim.passed  # uv's rebuild ran (offline, from uv's cache)
+    assert m["unpinned"] == m["without_sha256"] == m["version_mismatches"] == 0
+    assert m["pyproject_unmet"] == 0 and m["pinned_for_this_python"] > 100
+    assert m["uv_rebuild_identical"] is True
+    assert m["uv_rebuilt_packages"] == m["venv_packages"] == m["pinned_for_this_python"]
+
+
+def test_a_lock_without_hashes_fails_the_lock_claim(repo_root: Path) -> None:
+    # The lab's own check (check_environment → lock_claim), on the counterfactual's lock.
+    env = check_environment(repo_root, 120, lock_resolved_without_hashes)
+    claim = lock_claim(env)
+    m = dict(claim.measured)
+    assert not claim.passed and claim.checked  # measured wrong, not "could not check"
+    assert m["without_sha256"] == m["requirements"] > 100 and m["unpinned"] == 0
+    assert m["version_mismatches"] == 0  # the versions are right: only the hashes are gone
+    assert "must have a hash" in m["uv_error"] and m["uv_rebuild_identical"] is None
+
+
+def test_a_rebuild_that_could_not_run_is_not_checked_never_passed(
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labs.reproducibility import environment
+
+    monkeypatch.setattr(environment, "find_uv", lambda *roots: None)
+    claim = lock_claim(check_environment(repo_root, 120))
+    assert not claim.passed and not claim.checked
+    assert "uv not found" in claim.measured["not_checked"]
+    assert claim.measured["without_sha256"] == 0  # the lock itself was fine
+
+
+def test_uv_is_found_the_way_the_makefile_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labs.reproducibility import environment
+
+    monkeypatch.setattr(environment.shutil, "which", lambda name: None)
+    clone, project = tmp_path / "clone", tmp_path / "project"
+    assert find_uv(clone, project) is None
+    boot = project / ".uv-bootstrap" / "bin" / "uv"
+    boot.parent.mkdir(parents=True)
+    boot.write_text("#!/bin/sh\n")
+    assert find_uv(clone, project) == [str(boot)]  # CI's private bootstrap venv
+    monkeypatch.setattr(environment.shutil, "which", lambda name: f"/opt/{name}")
+    assert find_uv(clone, project) == ["/opt/uv"]  # on PATH first
 
 
 def test_the_figure_shows_one_answer_after_each_fix(lab) -> None:
