@@ -71,14 +71,6 @@ class OutlierDetection:
 
 
 @dataclass(frozen=True)
-class NetworkFault:
-    """A slow network on every request through the proxy (Envoy's fault filter): each request
-    waits ``delay_ms`` before it is forwarded, as if it crossed a network with that round trip."""
-
-    delay_ms: float
-
-
-@dataclass(frozen=True)
 class ProxySpec:
     """What Envoy routes: clusters of loopback replica ports, the primary, an optional canary
     share (percent, live-adjustable), clusters that get a mirrored copy of every request."""
@@ -93,7 +85,7 @@ class ProxySpec:
     outlier: OutlierDetection | None = None
     route_timeout_s: float = 5.0
     connect_timeout_s: float = 0.25
-    network: NetworkFault | None = None  # None: no injected delay
+    delay_ms: float = 0.0  # Envoy's fault filter delays every request this long (a slow network)
 
     def __post_init__(self) -> None:
         named = [self.primary, *([self.canary] if self.canary else []), *self.mirrors]
@@ -187,17 +179,15 @@ def _action(cluster: str, spec: ProxySpec) -> dict[str, Any]:
     return action
 
 
-def _fault_filters(network: NetworkFault | None) -> list[dict[str, Any]]:
-    if network is None:
-        return []
-    fault = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-        "delay": {
-            "fixed_delay": _seconds(network.delay_ms / 1000),
-            "percentage": {"numerator": 100, "denominator": "HUNDRED"},
-        },
-    }
-    return [{"name": "envoy.filters.http.fault", "typed_config": fault}]
+def _http_filters(delay_ms: float) -> list[dict[str, Any]]:
+    kind = "type.googleapis.com/envoy.extensions.filters.http."
+    every = {"numerator": 100, "denominator": "HUNDRED"}
+    delay = {"fixed_delay": _seconds(delay_ms / 1000), "percentage": every}
+    fault = {"name": "envoy.filters.http.fault",
+             "typed_config": {"@type": kind + "fault.v3.HTTPFault", "delay": delay}}  # fmt: skip
+    router = {"name": "envoy.filters.http.router",
+              "typed_config": {"@type": kind + "router.v3.Router"}}  # fmt: skip
+    return [fault, router] if delay_ms > 0 else [router]  # no fault filter: no delay
 
 
 def envoy_config(spec: ProxySpec, listen_port: int, admin_port: int) -> dict[str, Any]:
@@ -224,12 +214,6 @@ def envoy_config(spec: ProxySpec, listen_port: int, admin_port: int) -> dict[str
         {"header": {"key": CLUSTER_HEADER, "value": "%UPSTREAM_CLUSTER%"}},
         {"header": {"key": HOST_HEADER, "value": "%UPSTREAM_HOST%"}},
     ]
-    router = {
-        "name": "envoy.filters.http.router",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-        },
-    }
     manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
         "http_connection_manager.v3.HttpConnectionManager",
@@ -245,7 +229,7 @@ def envoy_config(spec: ProxySpec, listen_port: int, admin_port: int) -> dict[str
                 }
             ],
         },
-        "http_filters": [*_fault_filters(spec.network), router],
+        "http_filters": _http_filters(spec.delay_ms),
     }
     listener = {
         "name": "ingress",
