@@ -78,10 +78,11 @@ def run(
     remove_log(log_path)
     m: dict[str, Any] = {}  # every measurement, by claim
 
-    # --- Setup: four slow starts overlap ----------------------------------------------------
+    # --- Setup: the slow starts overlap ------------------------------------------------------
     # The sidecar imports MLflow and registers the served model; the project's serving app
     # imports its stack and waits for the model URI; two more servers (two uvicorn workers, the
-    # micro-batching demo) load the model file this process writes; meanwhile it trains.
+    # micro-batching demo) load the model file this process writes, and Envoy starts in front
+    # of the serving app; meanwhile this process trains.
     with (
         sidecar() as side,
         serve_in_background(None, log_path=log_path, server_log=out_dir / "server.log") as app,
