@@ -59,20 +59,22 @@ def main() -> int:
         out = Path(tmp)
         with (
             serve_in_background(f"models:/bench-scaling/{version}", log_path=log) as server,
+            throughput.workers_server(model_file, 1, out, log_level="warning") as one_w,
             throughput.workers_server(model_file, 2, out, log_level="warning") as two,
             throughput.microbatch_server(
                 model_file, out, p.microbatch_max_wait_ms, p.microbatch_max_rows
             ) as micro,
         ):
+            throughput.wait_workers(one_w, 1)
             throughput.wait_workers(two, 2)
             micro.wait_healthy("/health", 90)
             http = throughput.http_curve(server.url, frame, p.http_batch_sizes, SECONDS)
             mb = measure_microbatching(micro.url, frame, replace(p, load_seconds=2 * SECONDS))
             body = throughput.rows_json(frame, p.workers_batch_rows)
             load = {"clients": p.workers_clients, "seconds": 2 * p.workers_seconds}
-            noise = throughput.noise_share(server.url, body, p.workers_batch_rows, **load)
+            noise = throughput.noise_share(one_w.url, body, p.workers_batch_rows, **load)
             one, two_w = throughput.alternating_load(
-                {1: server.url, 2: two.url}, body, p.workers_batch_rows, **load
+                {1: one_w.url, 2: two.url}, body, p.workers_batch_rows, **load
             )
 
     print(f"{'where':12} {'batch':>6} {'rows/s':>10} {'ms/call':>9}")

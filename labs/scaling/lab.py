@@ -98,7 +98,9 @@ def run(
         # The "cloud": the serving app behind Envoy, which delays every request by the RTT.
         cloud = ProxySpec({"cloud": [int(app.url.rsplit(":", 1)[1])]}, primary="cloud",
                           health_check=None, delay_ms=params.cloud_rtt_ms)  # fmt: skip
+        # One and two workers of the same app (a baseline that differs only in the worker count).
         with (
+            throughput.workers_server(model_file, 1, out_dir, app_factory=app_factory) as one,
             throughput.workers_server(model_file, 2, out_dir, app_factory=app_factory) as two,
             throughput.microbatch_server(
                 model_file, out_dir, params.microbatch_max_wait_ms, params.microbatch_max_rows,
@@ -111,10 +113,11 @@ def run(
             model_uri, version = registered.result()
             app.bind(model_uri)
             app.wait_ready()
+            throughput.wait_workers(one, 1)
             throughput.wait_workers(two, 2)
             micro.wait_healthy("/health", 90)
-            echo(f"Servers ready: serving app {app.url} ({model_uri}), 2 workers {two.url}, "
-                 f"micro-batching {micro.url}, cloud (Envoy) {proxy.url}")  # fmt: skip
+            echo(f"Servers ready: serving app {app.url} ({model_uri}), 1 and 2 workers "
+                 f"{one.url} {two.url}, micro-batching {micro.url}, cloud {proxy.url}")  # fmt: skip
 
             # --- 1. Batching: row by row vs batches, in-process and over HTTP ---------------
             echo("1. Batching: in-process curve …")
@@ -134,10 +137,10 @@ def run(
             # The noise first (one worker against itself): the bound the speed-up must clear
             # is fixed before the speed-up is measured.
             m["workers_noise"] = throughput.noise_share(
-                app.url, body, params.workers_batch_rows, **load
+                one.url, body, params.workers_batch_rows, **load
             )
             m["workers"] = throughput.alternating_load(
-                {1: app.url, 2: two.url}, body, params.workers_batch_rows, **load
+                {1: one.url, 2: two.url}, body, params.workers_batch_rows, **load
             )
             m["loadavg"] = os.getloadavg()[0]
 
