@@ -19,7 +19,7 @@ import pandas as pd
 
 from labs.common.counterfactuals import Counterfactual, LabCounterfactuals
 from labs.scaling import workers_app
-from labs.scaling.costs import Prices
+from labs.scaling.costs import Prices, serverless_cost_per_prediction
 from labs.scaling.edge import on_device
 from labs.scaling.lab import run
 from labs.scaling.params import ScalingParams
@@ -87,8 +87,10 @@ def choose_by_training_auc(rows: Sequence[dict[str, Any]], auc_budget: float) ->
 
 
 def serverless_cost_without_request_fee(prices: Prices, compute_s: float) -> float:
-    """One invocation priced by its compute time alone: the per-request fee is forgotten."""
-    return compute_s * prices.serverless_memory_gb * prices.serverless_per_gb_second
+    """One invocation priced by its billed compute time alone: the per-request fee is
+    forgotten."""
+    fee = prices.serverless_per_million_requests / 1e6
+    return serverless_cost_per_prediction(prices, compute_s) - fee
 
 
 def hours_ignoring_interruptions(hours: float, rate: float, checkpoint_h: float | None) -> float:
