@@ -46,7 +46,7 @@ from labs.common.sidecar import sidecar
 from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_tracking
 from labs.scaling import costs, throughput, workers_app
 from labs.scaling.claims import make_claims
-from labs.scaling.edge import EdgeDevice, measure_edge, on_device
+from labs.scaling.edge import EdgeDevice, first_record, measure_edge, on_device, time_device
 from labs.scaling.hpa import diurnal_arrivals, simulate_hpa, traffic_curve
 from labs.scaling.models import ChooseModel, measure_candidates, smallest_within, train_candidates
 from labs.scaling.params import ScalingParams
@@ -155,6 +155,11 @@ def run(
                 edge_device, model, holdout, proxy, m["http"][0]["p50_ms"],
                 rtt_ms=params.cloud_rtt_ms, seconds=params.point_seconds,
             )  # fmt: skip
+            # What a serverless function computes per prediction: the serving app's own
+            # validate-and-score, timed alone (whatever device the edge claim was given).
+            m["compute_ms"], _ = time_device(
+                on_device(model, proxy.url), first_record(holdout), params.point_seconds
+            )
         app.stop()
 
         # --- 5. Smaller models ------------------------------------------------------------
@@ -289,7 +294,7 @@ def cost_model(
     trace = m["hpa"]["damped"]
     month_scale = costs.SECONDS_PER_MONTH / (params.hpa_days * 86400)
     per_month = float(trace.load.mean()) * costs.SECONDS_PER_MONTH
-    compute_s = m["edge"]["edge_ms"] / 1e3
+    compute_s = m["compute_ms"] / 1e3
     serving = costs.serving_rows(
         prices,
         predictions_per_month=per_month,

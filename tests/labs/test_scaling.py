@@ -150,10 +150,12 @@ def test_smallest_model_within_one_auc_point(lab: LabResult) -> None:
     # The linear model is within the budget; the deep forest carries the most parameters.
     assert m["chosen_model"] == "logistic_regression"
     assert m["largest_model"] == SMALL.model_sizes[-1]
-    assert m["chosen_1_row_ms"] < m["largest_1_row_ms"]
+    assert m["chosen_size_kb"] < m["largest_size_kb"]
     # Negative case: the smallest forest is too small.
     assert m["worst_model"] == "random_forest:3:2" and m["worst_auc_gap"] > SMALL.auc_budget
-    assert m["onnx_speedup_1_row_min"] > 1
+    # The timed parts (one-row latency, ONNX speed-up) decide the verdict with the rest.
+    timed = m["chosen_1_row_ms"] < m["largest_1_row_ms"] and m["onnx_speedup_1_row_min"] > 1
+    assert lab.claim("smaller_model_within_budget").passed == timed
 
 
 def test_cloud_requests_cross_the_slowed_network(lab: LabResult) -> None:
