@@ -162,7 +162,7 @@ COUNTERFACTUALS = LabCounterfactuals(
         "train_rows": 2000,
         "holdout_rows": 1000,
         "inprocess_batch_sizes": (1, 64),
-        "http_batch_sizes": (1, 100),
+        "http_batch_sizes": (1, 1000),
         "point_seconds": 0.2,
         "microbatch_loads": (1, 16),
         "load_seconds": 0.3,
