@@ -405,3 +405,18 @@ def test_params_refuse_a_batch_the_api_would_refuse(sandbox_root: Path) -> None:
     assert params_for(ScalingParams, "scaling") == ScalingParams()  # yaml = documented defaults
     with pytest.raises(ParamsError, match="1000 rows"):
         params_for(ScalingParams, "scaling", http_batch_sizes=[1, 2000])
+
+
+def test_envoy_delays_only_when_asked() -> None:
+    from labs.common.proxy import ProxySpec, envoy_config
+
+    def filters(spec: ProxySpec) -> list[dict]:
+        listener = envoy_config(spec, 2000, 2001)["static_resources"]["listeners"][0]
+        return listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+
+    plain = filters(ProxySpec({"a": [1001]}, primary="a"))
+    assert [f["name"] for f in plain] == ["envoy.filters.http.router"]
+    slow = filters(ProxySpec({"a": [1001]}, primary="a", delay_ms=40.0))
+    assert [f["name"] for f in slow] == ["envoy.filters.http.fault", "envoy.filters.http.router"]
+    delay = slow[0]["typed_config"]["delay"]
+    assert delay["fixed_delay"] == "0.040s" and delay["percentage"]["numerator"] == 100
