@@ -85,6 +85,7 @@ class ProxySpec:
     outlier: OutlierDetection | None = None
     route_timeout_s: float = 5.0
     connect_timeout_s: float = 0.25
+    delay_ms: float = 0.0  # Envoy's fault filter delays every request this long (a slow network)
 
     def __post_init__(self) -> None:
         named = [self.primary, *([self.canary] if self.canary else []), *self.mirrors]
@@ -178,6 +179,17 @@ def _action(cluster: str, spec: ProxySpec) -> dict[str, Any]:
     return action
 
 
+def _http_filters(delay_ms: float) -> list[dict[str, Any]]:
+    kind = "type.googleapis.com/envoy.extensions.filters.http."
+    every = {"numerator": 100, "denominator": "HUNDRED"}
+    delay = {"fixed_delay": _seconds(delay_ms / 1000), "percentage": every}
+    fault = {"name": "envoy.filters.http.fault",
+             "typed_config": {"@type": kind + "fault.v3.HTTPFault", "delay": delay}}  # fmt: skip
+    router = {"name": "envoy.filters.http.router",
+              "typed_config": {"@type": kind + "router.v3.Router"}}  # fmt: skip
+    return [fault, router] if delay_ms > 0 else [router]  # no fault filter: no delay
+
+
 def envoy_config(spec: ProxySpec, listen_port: int, admin_port: int) -> dict[str, Any]:
     """Envoy's v3 bootstrap for ``spec``: one HTTP listener, one admin port, static clusters."""
     routes: list[dict[str, Any]] = []
@@ -217,14 +229,7 @@ def envoy_config(spec: ProxySpec, listen_port: int, admin_port: int) -> dict[str
                 }
             ],
         },
-        "http_filters": [
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                },
-            }
-        ],
+        "http_filters": _http_filters(spec.delay_ms),
     }
     listener = {
         "name": "ingress",

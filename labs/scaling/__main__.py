@@ -3,8 +3,9 @@
 import sys
 
 from labs.common.entry import lab_main
+from labs.scaling.counterfactuals import COUNTERFACTUALS
 from labs.scaling.lab import run
 from labs.scaling.params import ScalingParams
 
 if __name__ == "__main__":
-    sys.exit(lab_main("scaling", "scaling", ScalingParams, run))
+    sys.exit(lab_main("scaling", "scaling", ScalingParams, run, COUNTERFACTUALS))

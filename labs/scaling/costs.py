@@ -18,6 +18,7 @@ here is a price. Formulas:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +48,20 @@ def serverless_cost_per_prediction(prices: Prices, compute_s: float) -> float:
     return prices.serverless_per_million_requests / 1e6 + duration
 
 
+ServerlessCost = Callable[[Prices, float], float]
+HoursWithRestarts = Callable[[float, float, "float | None"], float]
+
+
+def always_on_monthly(prices: Prices, replicas: float) -> float:
+    """USD per month of ``replicas`` on-demand pods running all month."""
+    return replicas * prices.instance_hourly * SECONDS_PER_MONTH / 3600
+
+
 def break_even_per_month(prices: Prices, compute_s: float, replicas: int) -> float:
-    """Predictions per month where serverless costs as much as ``replicas`` always-on pods."""
-    always_on = replicas * prices.instance_hourly * SECONDS_PER_MONTH / 3600
-    return always_on / serverless_cost_per_prediction(prices, compute_s)
+    """Predictions per month where serverless at the price list's per-invocation price costs
+    as much as ``replicas`` always-on pods (the number to quote; the lab checks its cost
+    model's bills against it)."""
+    return always_on_monthly(prices, replicas) / serverless_cost_per_prediction(prices, compute_s)
 
 
 def expected_hours_with_restarts(hours: float, rate: float, checkpoint_h: float | None) -> float:
@@ -63,19 +74,28 @@ def expected_hours_with_restarts(hours: float, rate: float, checkpoint_h: float 
     return hours / checkpoint_h * math.expm1(rate * checkpoint_h) / rate
 
 
-def spot_break_even_hours(prices: Prices) -> float:
-    """The job length beyond which spot without checkpoints costs more than on-demand."""
-    ratio = prices.instance_hourly / prices.spot_hourly
+def spot_break_even_hours(
+    prices: Prices,
+    hours_with_restarts: HoursWithRestarts = expected_hours_with_restarts,
+    longest_h: float = 1e4,
+) -> float:
+    """The job length beyond which spot without checkpoints costs more than on-demand under
+    the restart model ``hours_with_restarts``; ``inf`` if it never does up to ``longest_h``."""
     rate = prices.spot_interruptions_per_hour
-    if rate <= 0:
+
+    def spot_dearer(hours: float) -> bool:
+        try:
+            spot = hours_with_restarts(hours, rate, None) * prices.spot_hourly
+        except OverflowError:  # e^{λT} beyond floats: the re-work dwarfs any discount
+            return True
+        return spot > hours * prices.instance_hourly
+
+    if not spot_dearer(longest_h):
         return math.inf
-    low, high = 1e-6, 1e4  # (e^{λT} − 1)/(λT) grows from 1: find where it equals the ratio
+    low, high = 1e-6, longest_h  # the re-work share grows with the job: bisect the crossing
     for _ in range(200):
         mid = (low + high) / 2
-        if math.expm1(rate * mid) / (rate * mid) < ratio:
-            low = mid
-        else:
-            high = mid
+        low, high = (low, mid) if spot_dearer(mid) else (mid, high)
     return (low + high) / 2
 
 
@@ -88,13 +108,15 @@ def serving_rows(
     overprovision: float,
     hpa_replica_hours_per_month: float,
     min_replicas: int,
+    serverless_cost: ServerlessCost = serverless_cost_per_prediction,
 ) -> list[dict[str, Any]]:
-    """Monthly cost and cost per million predictions of each way to serve the same traffic."""
+    """Monthly cost and cost per million predictions of each way to serve the same traffic,
+    serverless priced per invocation by ``serverless_cost``."""
     hours = SECONDS_PER_MONTH / 3600
     burst_hours = max(hpa_replica_hours_per_month - min_replicas * hours, 0.0)
     rows = [
         ("serverless (pay per invocation)", predictions_per_month
-         * serverless_cost_per_prediction(prices, compute_s), "—"),
+         * serverless_cost(prices, compute_s), "—"),
         ("always-on, not right-sized", math.ceil(static_replicas * overprovision) * hours
          * prices.instance_hourly, f"{math.ceil(static_replicas * overprovision)} pods"),
         ("always-on, right-sized for the peak", static_replicas * hours * prices.instance_hourly,
@@ -119,15 +141,20 @@ def serving_rows(
     ]
 
 
-def training_rows(prices: Prices, job_hours: float, checkpoint_h: float) -> list[dict[str, Any]]:
-    """One training job on on-demand and on spot capacity, with the re-work interruptions cause."""
+def training_rows(
+    prices: Prices,
+    job_hours: float,
+    checkpoint_h: float,
+    hours_with_restarts: HoursWithRestarts = expected_hours_with_restarts,
+) -> list[dict[str, Any]]:
+    """One training job on on-demand and on spot capacity, with the re-work interruptions cause
+    (wall hours from the restart model ``hours_with_restarts``)."""
     rate = prices.spot_interruptions_per_hour
     cases = [
         ("on-demand", job_hours, prices.instance_hourly),
-        ("spot, no checkpoints", expected_hours_with_restarts(job_hours, rate, None),
-         prices.spot_hourly),
+        ("spot, no checkpoints", hours_with_restarts(job_hours, rate, None), prices.spot_hourly),
         (f"spot, checkpoint every {checkpoint_h:g} h",
-         expected_hours_with_restarts(job_hours, rate, checkpoint_h), prices.spot_hourly),
+         hours_with_restarts(job_hours, rate, checkpoint_h), prices.spot_hourly),
     ]  # fmt: skip
     return [
         {

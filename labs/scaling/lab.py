@@ -12,9 +12,16 @@ Every answer to "how do we serve more?" is a measurement on this machine, in ord
    from the production stream, each replica's capacity the throughput measured in 3.
 5. **Smaller models.** Accuracy, size and latency from a logistic regression to a large
    forest, in scikit-learn and ONNX Runtime: the smallest model within one AUC point.
-6. **Edge vs cloud, and cost.** Local latency against a cloud round trip, and what a million
+6. **Edge vs cloud, and cost.** Local latency against the serving app reached through Envoy
+   slowing every request by a round trip (measured at the client), and what a million
    predictions cost serverless or always-on, with right-sizing, autoscaling, reserved and
-   spot capacity as rows; prices come from ``params.yaml`` with the date they were taken.
+   spot capacity as rows — a cost *model* on the price list in ``params.yaml`` (with the date
+   it was taken) and the measured compute time.
+
+The parts the lab demonstrates are parameters of :func:`run` (keyword-only, the real ones by
+default): how a batch is scored, the multi-worker app, the edge device, how the model size is
+chosen, the serverless bill and the spot restart model. ``counterfactuals.py`` replaces them
+with broken ones that the claims must catch.
 
 Timings depend on the machine and on what else runs on it; the claims compare measurements
 taken side by side, never against fixed times.
@@ -23,7 +30,6 @@ taken side by side, never against fixed times.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -32,16 +38,17 @@ from typing import Any
 import numpy as np
 
 from labs.common.catalogue import topic
-from labs.common.data import DAY, FEATURES, make_churn_data, make_production_stream
+from labs.common.data import DAY, make_churn_data, make_production_stream
 from labs.common.model import TrainParams, train_model
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.common.serving.predlog import remove_log
 from labs.common.sidecar import sidecar
 from labs.common.tracking import RunRecord, dump_model, log_run_record, warm_up_tracking
-from labs.scaling import costs, throughput
+from labs.scaling import costs, throughput, workers_app
 from labs.scaling.claims import make_claims
+from labs.scaling.edge import EdgeDevice, first_record, measure_edge, on_device, time_device
 from labs.scaling.hpa import diurnal_arrivals, simulate_hpa, traffic_curve
-from labs.scaling.models import measure_candidates, train_candidates
+from labs.scaling.models import ChooseModel, measure_candidates, smallest_within, train_candidates
 from labs.scaling.params import ScalingParams
 from labs.scaling.report import plot_autoscaling, plot_throughput, tables_text, write_tables
 
@@ -50,9 +57,20 @@ EXPERIMENT = topic("scaling").experiment
 
 
 def run(
-    params: ScalingParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: ScalingParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    score_rows: throughput.ScoreRows = throughput.predict_in_one_call,
+    app_factory: Callable[[], Any] = workers_app.app,
+    edge_device: EdgeDevice = on_device,
+    choose_model: ChooseModel = smallest_within,
+    serverless_cost: costs.ServerlessCost = costs.serverless_cost_per_prediction,
+    hours_with_restarts: costs.HoursWithRestarts = costs.expected_hours_with_restarts,
 ) -> LabResult:
-    """Measure batching, micro-batching, workers, autoscaling, model size and cost."""
+    """Measure batching, micro-batching, workers, autoscaling, model size and cost, with the
+    components given (module-level, so the servers' processes can import them)."""
+    from labs.common.proxy import ProxySpec, start_proxy
     from labs.common.serving.server import serve_in_background
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,10 +78,11 @@ def run(
     remove_log(log_path)
     m: dict[str, Any] = {}  # every measurement, by claim
 
-    # --- Setup: four slow starts overlap ----------------------------------------------------
+    # --- Setup: the slow starts overlap ------------------------------------------------------
     # The sidecar imports MLflow and registers the served model; the project's serving app
     # imports its stack and waits for the model URI; two more servers (two uvicorn workers, the
-    # micro-batching demo) load the model file this process writes; meanwhile it trains.
+    # micro-batching demo) load the model file this process writes, and Envoy starts in front
+    # of the serving app; meanwhile this process trains.
     with (
         sidecar() as side,
         serve_in_background(None, log_path=log_path, server_log=out_dir / "server.log") as app,
@@ -76,26 +95,34 @@ def run(
         model_file = out_dir / "model.skops"
         dump_model(model, model_file)
         registered = side.submit(register_served, str(model_file), params.registered_model)
+        # The "cloud": the serving app behind Envoy, which delays every request by the RTT.
+        cloud = ProxySpec({"cloud": [int(app.url.rsplit(":", 1)[1])]}, primary="cloud",
+                          health_check=None, delay_ms=params.cloud_rtt_ms)  # fmt: skip
+        # One and two workers of the same app (a baseline that differs only in the worker count).
         with (
-            throughput.workers_server(model_file, 2, out_dir) as two_workers,
+            throughput.workers_server(model_file, 1, out_dir, app_factory=app_factory) as one,
+            throughput.workers_server(model_file, 2, out_dir, app_factory=app_factory) as two,
             throughput.microbatch_server(
-                model_file, out_dir, params.microbatch_max_wait_ms, params.microbatch_max_rows
+                model_file, out_dir, params.microbatch_max_wait_ms, params.microbatch_max_rows,
+                score_rows,
             ) as micro,
-        ):
+            start_proxy(cloud, workdir=out_dir / "envoy") as proxy,
+        ):  # fmt: skip
             echo(f"Training {len(params.model_sizes)} model sizes while the servers start …")
             trained = train_candidates(params.model_sizes, train, params.seed)
             model_uri, version = registered.result()
             app.bind(model_uri)
             app.wait_ready()
-            throughput.wait_workers(two_workers, 2)
+            throughput.wait_workers(one, 1)
+            throughput.wait_workers(two, 2)
             micro.wait_healthy("/health", 90)
-            echo(f"Servers ready: serving app {app.url} ({model_uri}), 2 workers "
-                 f"{two_workers.url}, micro-batching {micro.url}")  # fmt: skip
+            echo(f"Servers ready: serving app {app.url} ({model_uri}), 1 and 2 workers "
+                 f"{one.url} {two.url}, micro-batching {micro.url}, cloud {proxy.url}")  # fmt: skip
 
             # --- 1. Batching: row by row vs batches, in-process and over HTTP ---------------
             echo("1. Batching: in-process curve …")
             m["inprocess"] = throughput.inprocess_curve(
-                model, holdout, params.inprocess_batch_sizes, params.point_seconds
+                model, holdout, params.inprocess_batch_sizes, params.point_seconds, score_rows
             )
             echo("1. Batching: HTTP curve against the serving app …")
             m["http"] = throughput.http_curve(
@@ -106,10 +133,15 @@ def run(
             echo(f"3. Workers: {params.workers_clients} clients, {params.workers_batch_rows} "
                  "rows per request, against 1 and 2 workers …")  # fmt: skip
             body = throughput.rows_json(holdout, params.workers_batch_rows)
+            load = {"clients": params.workers_clients, "seconds": params.workers_seconds}
+            # The noise first (one worker against itself): the bound the speed-up must clear
+            # is fixed before the speed-up is measured.
+            m["workers_noise"] = throughput.noise_share(
+                one.url, body, params.workers_batch_rows, **load
+            )
             m["workers"] = throughput.alternating_load(
-                {1: app.url, 2: two_workers.url}, body, params.workers_batch_rows,
-                clients=params.workers_clients, seconds=params.workers_seconds,
-            )  # fmt: skip
+                {1: one.url, 2: two.url}, body, params.workers_batch_rows, **load
+            )
             m["loadavg"] = os.getloadavg()[0]
 
             # --- 2. Micro-batching: direct vs queued, at several loads ----------------------
@@ -117,16 +149,26 @@ def run(
                  f"{list(params.microbatch_loads)} clients …")  # fmt: skip
             m["micro"] = measure_microbatching(micro.url, holdout, params)
 
-            # --- 6a. Edge vs cloud: in-process latency vs a round trip ----------------------
-            m["edge"] = measure_edge(model, holdout, app.url, m["http"][0], params)
+            # --- 6a. Edge vs cloud: on the device vs through the slowed network ------------
+            echo(f"6. Edge vs cloud: on the device vs through Envoy (+{params.cloud_rtt_ms:g} ms)")
+            m["edge"] = measure_edge(
+                edge_device, model, holdout, proxy, m["http"][0]["p50_ms"],
+                rtt_ms=params.cloud_rtt_ms, seconds=params.point_seconds,
+            )  # fmt: skip
+            # What a serverless function computes per prediction: the serving app's own
+            # validate-and-score, timed alone (whatever device the edge claim was given).
+            m["compute_ms"], _ = time_device(
+                on_device(model, proxy.url), first_record(holdout), params.point_seconds
+            )
         app.stop()
 
         # --- 5. Smaller models ------------------------------------------------------------
         echo("5. Smaller models: quality, size, latency (scikit-learn and ONNX) …")
         m["models"] = measure_candidates(
             trained, holdout, batch_rows=1000, repeats=params.latency_repeats,
-            with_onnx=params.with_onnx,
+            with_onnx=params.with_onnx, train=train,
         )  # fmt: skip
+        m["chosen"] = choose_model(m["models"], params.auc_budget)
 
         # --- 4. Autoscaling on paper ------------------------------------------------------
         echo("4. The HPA over the production stream's daily curve …")
@@ -134,7 +176,7 @@ def run(
         m["hpa"] = simulate_traffic(params, capacity)
 
         # --- 6b. Cost ---------------------------------------------------------------------
-        m["costs"] = cost_model(params, m)
+        m["costs"] = cost_model(params, m, serverless_cost, hours_with_restarts)
 
         claims = make_claims(params, m)
         echo("")
@@ -208,41 +250,6 @@ def measure_microbatching(url: str, frame: Any, params: ScalingParams) -> list[d
     return out
 
 
-def measure_edge(
-    model: Any, frame: Any, url: str, http_one: dict[str, float], params: ScalingParams
-) -> dict[str, float]:
-    """One prediction on the device (validate + score, as the server does, without HTTP) vs
-    the serving app's measured loopback round trip plus a simulated network."""
-    import httpx
-
-    from labs.common.serving.schema import CustomerRow
-    from labs.common.serving.scoring import build_scorer
-
-    scorer, _ = build_scorer(model)
-    record = {
-        k: v.item() if hasattr(v, "item") else v
-        for k, v in frame[list(FEATURES)].iloc[0].to_dict().items()
-    }
-    times = []
-    for _ in range(200):
-        start = time.perf_counter()
-        scorer([CustomerRow.model_validate(record)])
-        times.append(time.perf_counter() - start)
-    request = throughput.rows_json(frame, 1)
-    headers = {"content-type": "application/json"}
-    response = httpx.post(f"{url}/predict", content=request, headers=headers, timeout=10).content
-    payload = len(request) + len(response)
-    transfer_ms = payload * 8 / (params.cloud_bandwidth_mbit_s * 1e6) * 1e3
-    loopback = http_one["p50_ms"]
-    return {
-        "edge_ms": float(np.median(times) * 1e3),
-        "loopback_ms": loopback,
-        "payload_bytes": payload,
-        "transfer_ms": transfer_ms,
-        "cloud_ms": loopback + params.cloud_rtt_ms + transfer_ms,
-    }
-
-
 def simulate_traffic(params: ScalingParams, capacity: float) -> dict[str, Any]:
     """The stream's rows spread over each day, the HPA run over it with and without its
     damping (tolerance and stabilisation window)."""
@@ -274,13 +281,20 @@ def simulate_traffic(params: ScalingParams, capacity: float) -> dict[str, Any]:
     }
 
 
-def cost_model(params: ScalingParams, m: dict[str, Any]) -> dict[str, Any]:
-    """Serving and training cost rows from the measured numbers (see :mod:`costs`)."""
+def cost_model(
+    params: ScalingParams,
+    m: dict[str, Any],
+    serverless_cost: costs.ServerlessCost = costs.serverless_cost_per_prediction,
+    hours_with_restarts: costs.HoursWithRestarts = costs.expected_hours_with_restarts,
+) -> dict[str, Any]:
+    """Serving and training cost rows from the measured numbers (see :mod:`costs`), with the
+    serverless bill and the spot restart model given; each also evaluated on either side of
+    its break-even, where the claims check it."""
     prices = params.prices()
     trace = m["hpa"]["damped"]
     month_scale = costs.SECONDS_PER_MONTH / (params.hpa_days * 86400)
     per_month = float(trace.load.mean()) * costs.SECONDS_PER_MONTH
-    compute_s = m["edge"]["edge_ms"] / 1e3
+    compute_s = m["compute_ms"] / 1e3
     serving = costs.serving_rows(
         prices,
         predictions_per_month=per_month,
@@ -289,20 +303,39 @@ def cost_model(params: ScalingParams, m: dict[str, Any]) -> dict[str, Any]:
         overprovision=params.overprovision,
         hpa_replica_hours_per_month=trace.replica_hours * month_scale,
         min_replicas=params.hpa_min_replicas,
+        serverless_cost=serverless_cost,
     )
+    break_even = costs.break_even_per_month(prices, compute_s, params.hpa_min_replicas)
+    always_on = costs.always_on_monthly(prices, params.hpa_min_replicas)
     # The largest model's measured training time, scaled linearly to production rows.
     largest = max(m["models"], key=lambda r: r["size_kb"])
     job_h = largest["train_s"] / params.train_rows * params.production_training_rows / 3600
+    spot_even = costs.spot_break_even_hours(prices, hours_with_restarts)
+    rate = prices.spot_interruptions_per_hour
+
+    def spot_no_checkpoint_usd(hours: float) -> float:
+        return hours_with_restarts(hours, rate, None) * prices.spot_hourly
+
+    around = spot_even if np.isfinite(spot_even) else job_h  # no crossing: look at the job
     return {
         "predictions_per_month": per_month,
         "compute_s": compute_s,
-        "serverless_per_million": costs.serverless_cost_per_prediction(prices, compute_s) * 1e6,
-        "break_even_per_month": costs.break_even_per_month(
-            prices, compute_s, params.hpa_min_replicas
-        ),
+        "serverless_per_million": serverless_cost(prices, compute_s) * 1e6,
+        "break_even_per_month": break_even,
+        "always_on_min_usd": always_on,
+        # the cost model's serverless bill at half and twice the price list's break-even
+        "serverless_usd_at_half_break_even": 0.5 * break_even * serverless_cost(prices, compute_s),
+        "serverless_usd_at_twice_break_even": 2 * break_even * serverless_cost(prices, compute_s),
         "serving": serving,
         "job_model": largest["model"],
         "job_hours": job_h,
-        "training": costs.training_rows(prices, job_h, params.checkpoint_hours),
-        "spot_break_even_hours": costs.spot_break_even_hours(prices),
+        "training": costs.training_rows(
+            prices, job_h, params.checkpoint_hours, hours_with_restarts
+        ),
+        "spot_break_even_hours": spot_even,
+        # spot without checkpoints vs on-demand for jobs half and twice the break-even length
+        "spot_vs_on_demand_at_half": spot_no_checkpoint_usd(around / 2)
+        / (around / 2 * prices.instance_hourly),
+        "spot_vs_on_demand_at_twice": spot_no_checkpoint_usd(2 * around)
+        / (2 * around * prices.instance_hourly),
     }

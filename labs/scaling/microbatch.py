@@ -96,13 +96,21 @@ class MicroBatcher:
             start += len(request)
 
 
-def create_microbatch_app(model: Any, max_wait_s: float, max_rows: int) -> FastAPI:
-    """A FastAPI app scoring ``model`` directly and through a :class:`MicroBatcher`."""
+def create_microbatch_app(
+    model: Any,
+    max_wait_s: float,
+    max_rows: int,
+    score_rows: Callable[[Any, Any], np.ndarray] | None = None,
+) -> FastAPI:
+    """A FastAPI app scoring ``model`` directly and through a :class:`MicroBatcher`, with
+    ``score_rows(model, frame)`` (default: one ``predict_proba`` call per batch)."""
     from labs.common.serving.schema import PredictRequest
     from labs.common.serving.scoring import rows_frame
 
     def score(rows: Sequence[Any]) -> np.ndarray:
-        return model.predict_proba(rows_frame(rows))[:, 1]
+        if score_rows is None:
+            return model.predict_proba(rows_frame(rows))[:, 1]
+        return score_rows(model, rows_frame(rows))
 
     batcher = MicroBatcher(score, max_wait_s, max_rows)
 
@@ -162,15 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--max-rows", type=int, default=256)
+    parser.add_argument("--scorer", default=None, help="module:function(model, frame) → scores")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     from labs.common.processes import HOST
     from labs.common.tracking import load_model_file
+    from labs.scaling.throughput import undotted
 
     model = load_model_file(args.model_file)
-    app = create_microbatch_app(model, args.max_wait_ms / 1000, args.max_rows)
+    scorer = undotted(args.scorer) if args.scorer else None
+    app = create_microbatch_app(model, args.max_wait_ms / 1000, args.max_rows, scorer)
     uvicorn.run(app, host=HOST, port=args.port, workers=1, log_level="warning")
     return 0
 

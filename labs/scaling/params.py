@@ -31,6 +31,7 @@ class ScalingParams:
     workers_clients: int = 8
     workers_batch_rows: int = 20
     workers_seconds: float = 1.5
+    workers_gain_min: float = 0.1
     # 4. autoscaling
     hpa_days: int = 2
     hpa_rows_per_day: int = 200000
@@ -57,7 +58,6 @@ class ScalingParams:
     with_onnx: bool = True
     # 6. edge vs cloud, costs
     cloud_rtt_ms: float = 40.0
-    cloud_bandwidth_mbit_s: float = 20.0
     prices_taken: str = "2024-06-01"
     serverless_per_million_requests: float = 0.20
     serverless_per_gb_second: float = 0.0000166667

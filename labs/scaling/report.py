@@ -50,11 +50,12 @@ def _sections(params: ScalingParams, m: dict[str, Any]) -> list[tuple[str, list[
         ("1. Batching: rows per second by batch size", curve),
         (f"2. Micro-batching (wait ≤ {params.microbatch_max_wait_ms:g} ms), single-row "
          "requests", micro),
-        (f"3. Workers ({m['workers'][0]['batch']} rows per request)", workers),
+        (f"3. Workers ({m['workers'][0]['batch']} rows per request; one worker against "
+         f"itself first: {m['workers_noise']:.1%} apart)", workers),
         (f"4. Autoscaling over {params.hpa_days} days (capacity "
          f"{m['hpa']['capacity']:.0f} rows/s per replica)", hpa),
         ("5. Model sizes", models),
-        (f"6. Edge vs cloud (RTT {params.cloud_rtt_ms:g} ms)", edge),
+        (f"6. Edge vs cloud (Envoy delays each cloud request {params.cloud_rtt_ms:g} ms)", edge),
         (f"6. Serving cost at {c['predictions_per_month']:.3g} predictions/month "
          f"(prices taken {params.prices_taken}); serverless = always-on "
          f"({params.hpa_min_replicas} pods) at {c['break_even_per_month']:.3g}/month", serving),

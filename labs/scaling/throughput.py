@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,43 @@ def rows_json(frame: pd.DataFrame, n: int) -> bytes:
     return json.dumps({"rows": plain}).encode()
 
 
+ScoreRows = Callable[[Any, pd.DataFrame], np.ndarray]
+
+
+def predict_in_one_call(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Churn probabilities of every row of ``frame``: one ``predict_proba`` call for the batch."""
+    return model.predict_proba(frame)[:, 1]
+
+
+def dotted(obj: Any) -> str:
+    """``module:qualname`` of a module-level function, so another process can import it."""
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def undotted(path: str) -> Any:
+    """The object a :func:`dotted` path names."""
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def inprocess_curve(
-    model: Any, frame: pd.DataFrame, batch_sizes: Sequence[int], seconds: float
+    model: Any,
+    frame: pd.DataFrame,
+    batch_sizes: Sequence[int],
+    seconds: float,
+    score_rows: ScoreRows = predict_in_one_call,
 ) -> list[dict[str, float]]:
-    """Rows/s of ``model.predict_proba`` called on batches of each size (size 1 = row by row)."""
+    """Rows/s of ``score_rows`` called on batches of each size (size 1 = row by row)."""
     x = frame[list(FEATURES)]
     out = []
     for size in batch_sizes:
         batch = x.iloc[:size]
-        model.predict_proba(batch)  # warm
+        score_rows(model, batch)  # warm
         calls, start = 0, time.perf_counter()
         while calls < 3 or time.perf_counter() - start < seconds:
-            model.predict_proba(batch)
+            score_rows(model, batch)
             calls += 1
         wall = time.perf_counter() - start
         out.append(
@@ -99,10 +124,16 @@ def http_curve(
 
 @contextlib.contextmanager
 def workers_server(
-    model_file: Path, workers: int, out_dir: Path, *, log_level: str = "info"
+    model_file: Path,
+    workers: int,
+    out_dir: Path,
+    *,
+    log_level: str = "info",
+    app_factory: Callable[[], Any] | None = None,
 ) -> Iterator[ServedProcess]:
-    """The project's serving app under ``uvicorn --workers N`` (not yet ready: see
-    :func:`wait_workers`); the whole process group is stopped on exit."""
+    """The project's serving app (or the module-level ``app_factory`` given) under ``uvicorn
+    --workers N`` (not yet ready: see :func:`wait_workers`); the whole process group is
+    stopped on exit."""
     from labs.common.tracking import OFFLINE_ENV
 
     log_dir = out_dir / f"workers-{workers}"
@@ -116,9 +147,11 @@ def workers_server(
         "SCALING_LOG_DIR": str(log_dir),
     }
 
+    factory = "labs.scaling.workers_app:app" if app_factory is None else dotted(app_factory)
+
     def command(port: int) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "labs.scaling.workers_app:app", "--factory",
+            sys.executable, "-m", "uvicorn", factory, "--factory",
             "--workers", str(workers), "--host", HOST, "--port", str(port),
             "--log-level", log_level, "--no-access-log",
         ]  # fmt: skip
@@ -149,15 +182,21 @@ def wait_workers(served: ServedProcess, workers: int, timeout: float = 90.0) -> 
 
 @contextlib.contextmanager
 def microbatch_server(
-    model_file: Path, out_dir: Path, max_wait_ms: float, max_rows: int
+    model_file: Path,
+    out_dir: Path,
+    max_wait_ms: float,
+    max_rows: int,
+    score_rows: ScoreRows = predict_in_one_call,
 ) -> Iterator[ServedProcess]:
-    """The micro-batching demo server (:mod:`labs.scaling.microbatch`), not yet waited for."""
+    """The micro-batching demo server (:mod:`labs.scaling.microbatch`) scoring with the
+    module-level ``score_rows``; not yet waited for."""
     from labs.common.tracking import OFFLINE_ENV
 
     def command(port: int) -> list[str]:
         return [
             sys.executable, "-m", "labs.scaling.microbatch", "--model-file", str(model_file),
             "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--max-rows", str(max_rows),
+            "--scorer", dotted(score_rows),
         ]  # fmt: skip
 
     with serve_process(
@@ -167,8 +206,15 @@ def microbatch_server(
         yield served
 
 
+def noise_share(url: str, content: bytes, rows: int, *, clients: int, seconds: float) -> float:
+    """The run-to-run noise of :func:`alternating_load` on this machine now: one server
+    measured against itself (an A/A comparison); the relative gap between its two rates."""
+    a, b = alternating_load({"A": url, "B": url}, content, rows, clients=clients, seconds=seconds)
+    return abs(b["rows_per_s"] / a["rows_per_s"] - 1)
+
+
 def alternating_load(
-    urls: dict[int, str],
+    urls: dict[Hashable, str],
     content: bytes,
     rows: int,
     *,
@@ -180,7 +226,7 @@ def alternating_load(
     on the machine hits all of them alike; per server its best round (the capacity it showed
     when least disturbed; a disturbed round only ever lowers a rate) and the worst error
     share of any round."""
-    parts: dict[int, list[dict[str, float]]] = {key: [] for key in urls}
+    parts: dict[Hashable, list[dict[str, float]]] = {key: [] for key in urls}
     for _ in range(rounds):
         for key, url in urls.items():
             parts[key].append(load(url, content, rows, clients=clients, seconds=seconds / rounds))

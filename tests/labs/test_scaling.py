@@ -1,6 +1,9 @@
-"""Lab scaling: every claim asserted from its numbers (orderings, never absolute times) on small
-parameters, plus the parts that must not hold: no batches form at one client, an undamped
-autoscaler flaps, a too-small model loses, spot without checkpoints loses on long jobs."""
+"""Lab scaling: every claim asserted from its numbers on small parameters — counted work and
+the claims' own verdicts, never a time or a rate against a goal (those are the benchmark's:
+``benchmarks/bench_scaling.py`` exits non-zero on a missed goal) — plus the parts that must not
+hold: no batches form at one client, an undamped autoscaler flaps, a too-small model loses,
+spot without checkpoints loses on long jobs. The lab with its broken parts (counterfactuals):
+``test_scaling_counterfactuals.py``."""
 
 from __future__ import annotations
 
@@ -64,27 +67,37 @@ def test_batching_beats_row_by_row_by_an_order_of_magnitude(lab: LabResult) -> N
     assert m["inprocess_gain"] == pytest.approx(
         m["inprocess_batch_1024_rows_per_s"] / m["inprocess_row_by_row_rows_per_s"]
     )
-    assert m["inprocess_gain"] > 10 and m["http_gain"] > 10
-    assert m["http_batch_1000_rows_per_s"] > m["http_row_by_row_rows_per_s"]
-    # the price: one big request takes longer than one small one
-    assert m["http_p50_ms_batch_1000"] > m["http_p50_ms_batch_1"]
+    assert m["http_gain"] == pytest.approx(
+        m["http_batch_1000_rows_per_s"] / m["http_row_by_row_rows_per_s"]
+    )
+    # The verdict follows the numbers and the bound set in params (the goal itself is timed:
+    # the benchmark checks it).
+    verdict = (
+        min(m["inprocess_gain"], m["http_gain"]) > SMALL.batching_gain_min
+        and m["http_p50_ms_batch_1000"] > m["http_p50_ms_batch_1"]
+    )
+    assert lab.claim("batching_raises_throughput").passed == verdict
 
 
 def test_microbatching_gains_under_load_and_only_waits_when_alone(lab: LabResult) -> None:
     m = measured(lab, "microbatching_trades_latency_for_throughput")
-    assert m["high_load_batched_rps"] >= SMALL.microbatch_gain_min * m["high_load_direct_rps"]
+    # Counted by the server: under load requests share batches …
     assert m["high_load_mean_batch_requests"] > 2
-    # Negative case: one client never shares a batch, it just waits out the timer.
+    # … negative case: one client never shares a batch, it just waits out the timer.
     assert m["low_load_mean_batch_requests"] == pytest.approx(1.0)
-    assert m["low_load_mean_queue_wait_ms"] >= 0.5 * SMALL.microbatch_max_wait_ms
-    assert m["low_load_gain"] < m["high_load_gain"]
+    assert m["high_load_gain"] == pytest.approx(
+        m["high_load_batched_rps"] / m["high_load_direct_rps"]
+    )
 
 
-def test_two_workers_stay_below_linear_on_two_cores(lab: LabResult) -> None:
+def test_workers_bound_is_fixed_by_the_noise_measured_first(lab: LabResult) -> None:
     m = measured(lab, "workers_bounded_by_cores")
     assert m["speedup"] == pytest.approx(m["two_workers_rows_per_s"] / m["one_worker_rows_per_s"])
-    assert 0 < m["speedup"] < 2
-    assert m["efficiency_per_worker"] == pytest.approx(m["speedup"] / 2)
+    assert m["required_speedup"] == pytest.approx(
+        1 + max(SMALL.workers_gain_min, m["a_a_noise_share"])
+    )
+    verdict = m["required_speedup"] < m["speedup"] < min(2, m["cores"])
+    assert lab.claim("workers_bounded_by_cores").passed == verdict
 
 
 def test_hpa_follows_the_curve_and_damping_prevents_flapping(lab: LabResult) -> None:
@@ -107,24 +120,34 @@ def test_smallest_model_within_one_auc_point(lab: LabResult) -> None:
     # The linear model is within the budget; the deep forest carries the most parameters.
     assert m["chosen_model"] == "logistic_regression"
     assert m["largest_model"] == SMALL.model_sizes[-1]
-    assert m["chosen_1_row_ms"] < m["largest_1_row_ms"]
+    assert m["chosen_size_kb"] < m["largest_size_kb"]
     # Negative case: the smallest forest is too small.
     assert m["worst_model"] == "random_forest:3:2" and m["worst_auc_gap"] > SMALL.auc_budget
-    assert m["onnx_speedup_1_row_min"] > 1
+    # The timed parts (one-row latency, ONNX speed-up) decide the verdict with the rest.
+    timed = m["chosen_1_row_ms"] < m["largest_1_row_ms"] and m["onnx_speedup_1_row_min"] > 1
+    assert lab.claim("smaller_model_within_budget").passed == timed
 
 
-def test_edge_beats_the_cloud_round_trip(lab: LabResult) -> None:
+def test_cloud_requests_cross_the_slowed_network(lab: LabResult) -> None:
     m = measured(lab, "edge_beats_cloud_latency")
-    assert m["cloud_ms"] == pytest.approx(m["loopback_ms"] + SMALL.cloud_rtt_ms + m["transfer_ms"])
-    assert m["transfer_ms"] == pytest.approx(
-        m["payload_bytes"] * 8 / (SMALL.cloud_bandwidth_mbit_s * 1e6) * 1e3
-    )
-    assert 200 < m["payload_bytes"] < 2000  # one customer in, one score out
-    assert m["edge_ms"] < m["loopback_ms"] < m["cloud_ms"]  # even with no RTT, HTTP costs
+    # Envoy counted an injected delay for every request the client timed (and its warm-up).
+    assert m["cloud_requests"] >= 3 and m["cloud_requests_delayed"] >= m["cloud_requests"]
+    assert m["cloud_error_share"] == 0 and m["injected_rtt_ms"] == SMALL.cloud_rtt_ms
+    assert m["network_ms"] == pytest.approx(m["cloud_ms"] - m["loopback_ms"])
+    verdict = m["cloud_ms"] - m["edge_ms"] > SMALL.cloud_rtt_ms and m["loopback_ms"] > m["edge_ms"]
+    assert lab.claim("edge_beats_cloud_latency").passed == verdict
 
 
 def test_cost_rows_order_and_break_even(lab: LabResult) -> None:
-    m = measured(lab, "cost_break_even")
+    claim = lab.claim("cost_break_even")
+    assert claim.kind == "model" and "price list" in claim.statement
+    m = dict(claim.measured)
+    # the cost model's bills on either side of the price list's break-even
+    assert (
+        m["serverless_usd_at_half_break_even"]
+        < m["always_on_min_replicas_usd_per_month"]
+        < m["serverless_usd_at_twice_break_even"]
+    )
     assert (
         m["spot_burst_usd_per_month"]
         < m["reserved_baseline_usd_per_month"]
@@ -137,6 +160,7 @@ def test_cost_rows_order_and_break_even(lab: LabResult) -> None:
     )
     # below the break-even volume serverless is cheaper than two always-on pods; above, dearer
     two_pods = 2 * SMALL.instance_hourly * 730
+    assert m["always_on_min_replicas_usd_per_month"] == pytest.approx(two_pods)
     assert m["break_even_predictions_per_month"] * m["serverless_usd_per_million"] / 1e6 == (
         pytest.approx(two_pods)
     )
@@ -156,14 +180,16 @@ def test_spot_rework_from_the_measured_training_time(lab: LabResult) -> None:
 
 
 def test_summary_follows_the_contract(lab: LabResult, tmp_path: Path, capsys) -> None:
-    assert lab.passed, [c.id for c in lab.claims if not c.passed]
-    assert finish(lab, tmp_path) == 0
+    # Whether the timed claims hold on this machine now is for the lab and its benchmark to
+    # say; the contract is that the summary records exactly what the claims decided.
+    assert finish(lab, tmp_path) == (0 if lab.passed else 1)
     summary = read_summary(tmp_path / "summary.json")
-    assert summary.lab == "scaling" and summary.passed
+    assert summary.lab == "scaling" and summary.passed == lab.passed
+    assert [c.kind for c in summary.claims] == ["measured"] * 6 + ["model"] * 2
     assert summary.question == topic("scaling").question
     assert [c.id for c in summary.claims] == CLAIMS
     assert summary.mlflow["experiment"] == "lab-scaling" and summary.mlflow["run_id"]
-    assert "✓ batching_raises_throughput" in capsys.readouterr().out
+    assert "batching_raises_throughput" in capsys.readouterr().out
 
 
 def test_plots_show_the_measured_curves(lab: LabResult) -> None:
@@ -306,3 +332,18 @@ def test_params_refuse_a_batch_the_api_would_refuse(sandbox_root: Path) -> None:
     assert params_for(ScalingParams, "scaling") == ScalingParams()  # yaml = documented defaults
     with pytest.raises(ParamsError, match="1000 rows"):
         params_for(ScalingParams, "scaling", http_batch_sizes=[1, 2000])
+
+
+def test_envoy_delays_only_when_asked() -> None:
+    from labs.common.proxy import ProxySpec, envoy_config
+
+    def filters(spec: ProxySpec) -> list[dict]:
+        listener = envoy_config(spec, 2000, 2001)["static_resources"]["listeners"][0]
+        return listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+
+    plain = filters(ProxySpec({"a": [1001]}, primary="a"))
+    assert [f["name"] for f in plain] == ["envoy.filters.http.router"]
+    slow = filters(ProxySpec({"a": [1001]}, primary="a", delay_ms=40.0))
+    assert [f["name"] for f in slow] == ["envoy.filters.http.fault", "envoy.filters.http.router"]
+    delay = slow[0]["typed_config"]["delay"]
+    assert delay["fixed_delay"] == "0.040s" and delay["percentage"]["numerator"] == 100
