@@ -242,8 +242,9 @@ def concurrent_registrations_safe(e: Evidence) -> Claim:
         "concurrent_registrations_safe",
         f"{n} processes with different models, and one more with the first one's bytes, "
         "register the same model name at the same moment (their registration windows "
-        "overlap): each model gets its own version and serves it, the twin finds the first "
-        "one's version instead of adding a duplicate, and nothing is overwritten.",
+        "overlap): each model gets its own version and serves it, the two with the same bytes "
+        "share one version (created once, found by the other: no duplicate), and nothing is "
+        "overwritten.",
         passed=c["overlapped"]
         and c["distinct"]
         and c["twin_same_version"]

@@ -171,6 +171,7 @@ GIT_HABITS = Counterfactual(
         "metric_reproduced_exactly",
         "remote_roundtrip_identical",
         "experiments_tracked",
+        "rollback_restores_predictions",
     ),  # fmt: skip
     "Data is handled like code: v2's params are committed without running the pipeline (so "
     "'v2' is v1's data and model, and rolling back from it changes nothing), a version is "
