@@ -15,7 +15,11 @@ from labs.common.data import FEATURES, TARGET, Incident, make_churn_data
 from labs.common.plots import read_drawing
 from labs.common.results import LabResult, finish, read_summary
 from labs.features import events
-from labs.features.counterfactuals import COUNTERFACTUALS
+from labs.features.counterfactuals import (
+    COUNTERFACTUALS,
+    asof_join_nearest,
+    calls_in_todays_log,
+)
 from labs.features.lab import FeaturesParams, measure_point_in_time, run
 from labs.features.pipeline import (
     MISTAKES,
@@ -258,6 +262,19 @@ def test_no_future_events_means_no_leak_and_same_numbers(lab: LabResult) -> None
     honest = measured(lab, "asof_join_honest")
     assert quiet["asof_join"]["offline_roc_auc"] == honest["offline_roc_auc"]
     assert quiet["asof_join"]["production_roc_auc"] == honest["production_roc_auc"]
+
+
+def test_a_backtest_from_todays_log_hides_the_leak() -> None:
+    # Counterfactual backtest-from-todays-log: "production" counts the calls in today's log.
+    naive = measure_point_in_time(SMALL, production_feature=calls_in_todays_log)["naive_join"]
+    assert naive["future_calls_counted"] == 0  # the check counts the same future calls …
+    assert naive["gap"] <= SMALL.pit_leak_alert  # … so offline and "production" agree
+
+
+def test_an_asof_join_to_the_nearest_call_counts_the_future() -> None:
+    # Counterfactual asof-join-nearest: merge_asof(direction="nearest").
+    asof = measure_point_in_time(SMALL, training_join=asof_join_nearest)["asof_join"]
+    assert asof["future_calls_counted"] > 0 and asof["rows_differing_from_live"] > 0
 
 
 @pytest.mark.parametrize(
