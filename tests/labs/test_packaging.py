@@ -19,6 +19,7 @@ from labs.packaging.container import (
     parse_dockerfile,
     render_dockerfile,
 )
+from labs.packaging.counterfactuals import COUNTERFACTUALS
 from labs.packaging.lab import PackagingParams, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,3 +212,29 @@ def test_the_checks_catch_a_bad_dockerfile() -> None:
         parse_dockerfile("FROM python:3.11\nRUNN echo hi\n")
     with pytest.raises(ValueError):
         parse_dockerfile('FROM python:3.11\nCMD ["python", "-c"\n')
+
+
+# --- a counterfactual through the lab -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shortcuts(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    cf = COUNTERFACTUALS.get("serving-shortcuts")
+    return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("packaging-cf"))
+
+
+def test_serving_shortcuts_are_caught_by_counted_work_and_parity(shortcuts: LabResult) -> None:
+    # a handler that builds the app inside the function builds it on every call; its warm
+    # calls stay far cheaper than the cold one (the imports are done), so only the count
+    # shows it
+    m = measured(shortcuts, "serverless_cold_start_dominates")
+    for kind in ("sklearn", "onnx"):
+        assert m[f"app_builds_{kind}"] == m[f"calls_{kind}"] > 1
+    assert not shortcuts.claim("serverless_cold_start_dominates").passed
+    rest = measured(shortcuts, "rest_app_serves_the_same_model")
+    assert rest["parity_max_abs_dp"] > 1e-3  # a model retrained at start-up is another model
+    assert not shortcuts.claim("rest_app_serves_the_same_model").passed
+    docker = measured(shortcuts, "own_dockerfile_is_reviewable")
+    assert docker["ours_final_user"] == "root" and docker["ours_healthcheck"] is False
+    assert docker["ours_unpinned_installs"] > 0 and docker["committed_matches_lock"] is False
+    assert not shortcuts.claim("own_dockerfile_is_reviewable").passed
