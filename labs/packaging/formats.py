@@ -95,6 +95,11 @@ def write_pyfunc(model: Any, path: Path, sample: pd.DataFrame) -> Path:
     return path
 
 
+def the_artefact(model: Any, params: Any) -> Any:
+    """What the REST app is given to serve: the trained model itself, nothing rebuilt."""
+    return model
+
+
 # --- data as plain arrays (what a probe process reads) --------------------------------------
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 _HANDLER: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+BUILDS = {"apps": 0}  # serving apps built in this process: the cold start's work, counted
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def make_handler(
     from labs.common.serving.app import create_app
 
     loaded = load_onnx(artefact) if kind == "onnx" else load_skops(artefact)
+    BUILDS["apps"] += 1
     return Mangum(create_app(loaded.uri, log_path, loaded=loaded), lifespan="auto")
 
 

@@ -35,6 +35,7 @@ from labs.common.model import TrainParams, train_model
 from labs.common.params import check_at_least
 from labs.common.results import LabResult, artifact_path, claim_metrics
 from labs.packaging import formats as F
+from labs.packaging import handler, probe
 from labs.packaging.claims import make_claims
 from labs.packaging.container import check_dockerfile, generate_mlflow_context, render_dockerfile
 from labs.packaging.measure import (
@@ -93,9 +94,23 @@ class PackagingParams:
 
 
 def run(
-    params: PackagingParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: PackagingParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    onnx_writer: Callable[[Any, Path], Path] = F.write_onnx,
+    onnx_loader: Callable[..., Any] = probe.load_onnx,
+    skops_loader: Callable[..., Any] = probe.load_skops,
+    pickle_planter: Callable[[Any, Path, Path], Path] = F.write_planted_pickle,
+    lambda_handler: Callable[..., Any] = handler.handler,
+    served_model: Callable[[Any, PackagingParams], Any] = F.the_artefact,
+    dockerfile: Callable[[str], str] = render_dockerfile,
 ) -> LabResult:
-    """Train once, package every way, measure each package cold and warm, check safety."""
+    """Train once, package every way, measure each package cold and warm, check safety.
+
+    The keyword arguments are the parts the lab demonstrates (the counterfactuals replace
+    them): the ONNX export, the loaders the fresh processes use, the planted pickle, the
+    Lambda handler, what the REST app is given to serve, and the Dockerfile's renderer."""
     import mlflow
 
     from labs.common.tracking import log_sklearn_model, start_run
@@ -119,15 +134,13 @@ def run(
     paths = {
         F.PICKLE: F.write_pickle(model, work / F.FILE_NAMES[F.PICKLE]),
         F.SKOPS: F.write_skops(model, work / F.FILE_NAMES[F.SKOPS]),
-        F.ONNX: F.write_onnx(model, work / F.FILE_NAMES[F.ONNX]),
+        F.ONNX: onnx_writer(model, work / F.FILE_NAMES[F.ONNX]),
         F.PYFUNC: F.write_pyfunc(model, work / "mlflow-model", evaluation.head(20)),
     }
     planted_dir = work / "planted"
     planted_dir.mkdir()
     planted = {
-        F.PICKLE: F.write_planted_pickle(
-            model, planted_dir / "model.joblib", planted_dir / "pickle.ran"
-        ),
+        F.PICKLE: pickle_planter(model, planted_dir / "model.joblib", planted_dir / "pickle.ran"),
         F.SKOPS: F.write_planted_skops(
             model, planted_dir / "model.skops", planted_dir / "skops.ran"
         ),
@@ -148,6 +161,7 @@ def run(
             "one_row_repeats": params.one_row_repeats,
             "batch_repeats": params.batch_repeats,
             "out": str(work / f"proba-{fmt.replace('/', '-')}.npy"),
+            "loaders": {F.ONNX: _named(onnx_loader), F.SKOPS: _named(skops_loader)},
         }
         if fmt in planted:
             specs[fmt]["planted"] = {
@@ -159,6 +173,7 @@ def run(
     for kind, artefact in (("sklearn", paths[F.SKOPS]), ("onnx", paths[F.ONNX])):
         specs[f"lambda-{kind}"] = {
             "mode": "serverless",
+            "handler": _named(lambda_handler),
             "kind": kind,
             "path": str(artefact),
             "log": str(work / f"lambda-{kind}.sqlite"),
@@ -170,15 +185,15 @@ def run(
     extra: dict[str, Any] = {}
 
     def meanwhile() -> None:  # work of this process, done while probes run (parallel only)
-        extra["forest"] = _forest_parity(params, train, columns, work, echo)
-        extra["container"] = _containers(paths[F.PYFUNC], work, out_dir, echo)
+        extra["forest"] = _forest_parity(params, train, columns, work, echo, onnx_writer)
+        extra["container"] = _containers(paths[F.PYFUNC], work, out_dir, echo, dockerfile)
 
     with (
         start_run(EXPERIMENT, "packaging-lab", asdict(params)) as mlflow_run,
         contextlib.ExitStack() as stack,
     ):
         echo("Logging the model to MLflow (the REST app serves it from there) …")
-        info = log_sklearn_model(model, name="model")
+        info = log_sklearn_model(served_model(model, params), name="model")
         overlap = params.parallel_probes > 1
         launched = time.perf_counter()
         if overlap:  # the server warms up beside the probes; its start is then not cold
@@ -263,8 +278,18 @@ def _rest_server(model_uri: str, work: Path) -> Any:
     )
 
 
+def _named(part: Callable[..., Any]) -> str:
+    """``module:function``: how a part crosses into a fresh measuring process."""
+    return f"{part.__module__}:{part.__name__}"
+
+
 def _forest_parity(
-    params: PackagingParams, train: Any, columns: dict[str, Any], work: Path, echo: Any
+    params: PackagingParams,
+    train: Any,
+    columns: dict[str, Any],
+    work: Path,
+    echo: Any,
+    onnx_writer: Callable[[Any, Path], Path],
 ) -> dict[str, Any]:
     """A random forest through ONNX: float32 inputs against float64 split thresholds."""
     echo(f"Random forest ({params.forest_trees} trees) through ONNX: float32 parity …")
@@ -272,7 +297,7 @@ def _forest_parity(
         train,
         TrainParams(model_type="random_forest", n_estimators=params.forest_trees, seed=params.seed),
     )
-    forest_path = F.write_onnx(forest, work / "forest.onnx")
+    forest_path = onnx_writer(forest, work / "forest.onnx")
     result = parity(
         forest.predict_proba(F.plain_frame(columns))[:, 1],
         onnx_in_process(forest, forest_path, columns),
@@ -281,12 +306,14 @@ def _forest_parity(
     return result
 
 
-def _containers(pyfunc_dir: Path, work: Path, out_dir: Path, echo: Any) -> dict[str, Any]:
+def _containers(
+    pyfunc_dir: Path, work: Path, out_dir: Path, echo: Any, dockerfile: Callable[[str], str]
+) -> dict[str, Any]:
     """MLflow's generated build context and the project's Dockerfile, both checked."""
     echo("mlflow models generate-dockerfile (no Docker needed) and the project's Dockerfile …")
     context = generate_mlflow_context(pyfunc_dir, work / "mlflow-docker")
     lock = (REPO / "requirements.lock").read_text()
-    ours = render_dockerfile(lock)
+    ours = dockerfile(lock)
     (out_dir / "Dockerfile").write_text(ours)
     return {
         "mlflow": {**check_dockerfile(context.pop("dockerfile"), lock), **context},

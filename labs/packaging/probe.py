@@ -34,48 +34,73 @@ def main(argv: list[str]) -> int:
 # --- formats ----------------------------------------------------------------------------------
 
 
-def _loader(fmt: str, path: str, features: list[str]) -> Any:
-    """Import what ``fmt`` needs, load ``path``, return ``predict(columns) -> p(churn)``."""
+def _loader(fmt: str, path: str, features: list[str], loaders: dict[str, str]) -> Any:
+    """Import what ``fmt`` needs, load ``path``, return ``(prepare, predict)``: columns → the
+    model's input, input → p(churn). ``loaders`` may name another loader for a format
+    (``module:function``)."""
+    if fmt in loaders:
+        return resolve(loaders[fmt])(path, features)
     if fmt == "onnx":
-        import numpy as np
-        import onnxruntime
+        return load_onnx(path, features)
+    if fmt == "pickle/joblib":
+        import joblib
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        kinds = {i.name: i.type for i in session.get_inputs()}
+        model = joblib.load(path)
+        return _frame_of(features), lambda x: model.predict_proba(x)[:, 1]
+    if fmt == "skops":
+        return load_skops(path, features)
+    if fmt == "mlflow-pyfunc":
+        import mlflow.pyfunc
 
-        def prepare(cols: dict[str, Any]) -> Any:
-            return {
-                c: np.asarray(
-                    cols[c], dtype=np.float32 if kinds[c] == "tensor(float)" else str
-                ).reshape(-1, 1)
-                for c in features
-            }
+        model = mlflow.pyfunc.load_model(path)
+        return _frame_of(features), lambda x: _second_column(model.predict(x))
+    raise ValueError(f"unknown format {fmt!r}")
 
-        return prepare, lambda feed: session.run(["probabilities"], feed)[0][:, 1]
 
+def resolve(name: str) -> Any:
+    """``module:function`` → the function (this module's own by name, not a second copy)."""
+    import importlib
+
+    module, _, function = name.partition(":")
+    if module == "labs.packaging.probe":
+        return globals()[function]
+    return getattr(importlib.import_module(module), function)
+
+
+def load_onnx(path: str, features: list[str]) -> Any:
+    """The ONNX graph in onnxruntime, one thread; numbers fed as float32, categories as text."""
+    import numpy as np
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    kinds = {i.name: i.type for i in session.get_inputs()}
+
+    def prepare(cols: dict[str, Any]) -> Any:
+        def typed(c: str) -> Any:
+            return np.asarray(cols[c], dtype=np.float32 if kinds[c] == "tensor(float)" else str)
+
+        return {c: typed(c).reshape(-1, 1) for c in features}
+
+    return prepare, lambda feed: session.run(["probabilities"], feed)[0][:, 1]
+
+
+def load_skops(path: str, features: list[str]) -> Any:
+    """The skops file through the project's loader (exact-type allowlist)."""
+    from labs.common.tracking import load_model_file
+
+    model = load_model_file(Path(path))
+    return _frame_of(features), lambda x: model.predict_proba(x)[:, 1]
+
+
+def _frame_of(features: list[str]) -> Any:
     import pandas as pd
 
     def frame(cols: dict[str, Any]) -> Any:
         return pd.DataFrame({c: cols[c] for c in features})
 
-    if fmt == "pickle/joblib":
-        import joblib
-
-        model = joblib.load(path)
-        return frame, lambda x: model.predict_proba(x)[:, 1]
-    if fmt == "skops":
-        from labs.common.tracking import load_model_file
-
-        model = load_model_file(Path(path))
-        return frame, lambda x: model.predict_proba(x)[:, 1]
-    if fmt == "mlflow-pyfunc":
-        import mlflow.pyfunc
-
-        model = mlflow.pyfunc.load_model(path)
-        return frame, lambda x: _second_column(model.predict(x))
-    raise ValueError(f"unknown format {fmt!r}")
+    return frame
 
 
 def _second_column(predicted: Any) -> Any:
@@ -96,8 +121,10 @@ def _median_ms(call: Any, repeats: int) -> float:
 
 def measure_format(spec: dict[str, Any], start: float) -> dict[str, Any]:
     fmt, features = spec["format"], spec["features"]
-    prepare, predict = _loader(fmt, spec["path"], features)
+    loaders = spec.get("loaders", {})
+    prepare, predict = _loader(fmt, spec["path"], features, loaders)
     load_s = time.perf_counter() - start
+    modules = len(sys.modules)  # the work behind load_s, counted: modules imported to load
 
     import numpy as np
 
@@ -112,6 +139,7 @@ def measure_format(spec: dict[str, Any], start: float) -> dict[str, Any]:
     result: dict[str, Any] = {
         "format": fmt,
         "load_s": load_s,
+        "modules_at_load": modules,
         "first_prediction_ms": first_prediction_ms,
         "one_row_ms": _median_ms(lambda: predict(x1), spec["one_row_repeats"]),
         "batch_ms": _median_ms(lambda: predict(xb), spec["batch_repeats"]),
@@ -121,12 +149,17 @@ def measure_format(spec: dict[str, Any], start: float) -> dict[str, Any]:
     np.save(spec["out"], proba)
     planted = spec.get("planted")
     if planted:
-        result["planted"] = load_planted(fmt, planted, prepare, xall, proba, features)
+        result["planted"] = load_planted(fmt, planted, xall, proba, features, loaders)
     return result
 
 
 def load_planted(
-    fmt: str, planted: dict[str, str], prepare: Any, xall: Any, clean: Any, features: list[str]
+    fmt: str,
+    planted: dict[str, str],
+    xall: Any,
+    clean: Any,
+    features: list[str],
+    loaders: dict[str, str],
 ) -> dict[str, Any]:
     """Load the planted file the way this format is normally loaded; did the payload run?"""
     import numpy as np
@@ -134,7 +167,7 @@ def load_planted(
     marker = Path(planted["marker"])
     out: dict[str, Any] = {"refused": False, "error": ""}
     try:
-        _, predict = _loader(fmt, planted["path"], features)
+        _, predict = _loader(fmt, planted["path"], features, loaders)
         out["max_abs_dp_vs_clean"] = float(np.max(np.abs(predict(xall) - clean)))
     except Exception as err:  # the refusal we want to see, reported as data
         folder = str(Path(planted["path"]).parent) + "/"
@@ -177,13 +210,16 @@ def measure_handler(spec: dict[str, Any], start: float) -> dict[str, Any]:
     os.environ.update(
         PACKAGING_ARTEFACT=spec["path"], PACKAGING_KIND=spec["kind"], PACKAGING_LOG=spec["log"]
     )
-    from labs.packaging.handler import api_gateway_event, handler
+    from labs.packaging import handler as lambda_module
+    from labs.packaging.handler import api_gateway_event
 
+    handler = resolve(spec.get("handler", "labs.packaging.handler:handler"))
     one = api_gateway_event(Path(spec["one_row_body"]).read_text())
     batch = api_gateway_event(Path(spec["batch_body"]).read_text())
     context = types.SimpleNamespace(function_name="churn-predict", aws_request_id="lab")
     first = handler(one, context)
     cold_s = time.perf_counter() - start
+    builds_cold = lambda_module.BUILDS["apps"]
     warm_ms = _median_ms(lambda: handler(one, context), spec["one_row_repeats"])
     batch_ms = _median_ms(lambda: handler(batch, context), spec["batch_repeats"])
     last = handler(batch, context)
@@ -193,6 +229,9 @@ def measure_handler(spec: dict[str, Any], start: float) -> dict[str, Any]:
         "warm_ms": warm_ms,
         "batch_ms": batch_ms,
         "status": [first["statusCode"], last["statusCode"]],
+        "calls": 2 + spec["one_row_repeats"] + spec["batch_repeats"],
+        "app_builds_cold": builds_cold,  # the work behind cold_s and warm_ms, counted
+        "app_builds": lambda_module.BUILDS["apps"],
         "proba": json.loads(last["body"])["churn_probability"],
     }
 

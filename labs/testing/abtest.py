@@ -10,6 +10,7 @@ milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,9 +80,17 @@ def check_ztest(z_final: float, a: int, b: int, n: int) -> float:
 
 
 def simulate(
-    p_control: float, uplift: float, alpha: float, power: float, looks: int, sims: int, seed: int
+    p_control: float,
+    uplift: float,
+    alpha: float,
+    power: float,
+    looks: int,
+    sims: int,
+    seed: int,
+    z_statistics: Callable[..., np.ndarray] = z_statistics,
 ) -> dict[str, object]:
-    """Power, A/A false positives at the fixed horizon, with peeking, and with Pocock."""
+    """Power, A/A false positives at the fixed horizon, with peeking, and with Pocock;
+    ``z_statistics`` is the test statistic every scenario reads."""
     from scipy.stats import norm
 
     p_treatment = p_control - uplift

@@ -67,6 +67,12 @@ def round_trip(
     }
 
 
+def over_http(served: Any, frame: pd.DataFrame, expected: np.ndarray, batch_rows: int) -> dict:
+    """The integration test: ``frame`` posted to the served candidate (``served.url``) in
+    batches, its answers compared with ``expected``."""
+    return round_trip(served.url, frame, expected, batch_rows)
+
+
 def corrupt_request(url: str, row: dict[str, Any]) -> dict[str, Any]:
     """One corrupt row over HTTP (charges sent as text): a 422 naming the field, not a 500."""
     import httpx

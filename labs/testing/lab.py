@@ -13,11 +13,16 @@ and records the numbers: a test kind that cannot tell the two apart would be a f
    the DummyClassifier and the champion by more than 2σ of seed noise", judged by MLflow's
    ``validate_evaluation_results``; defect: a candidate trained on partly scrambled labels.
 4. **Stress** — a locust step ramp (subprocess) against each served candidate; defect: a
-   forest scored through scikit-learn per request, whose p99 leaves the budget at low load.
+   bagged ensemble of identical logistic regressions — the correct answers at many times the
+   work per request — whose p99 leaves the budget at low load.
 5. **A/B** — power analysis, a fixed-horizon two-proportion test, A/A false positives, and
    peeking after every batch (the defective procedure) fixed by a Pocock boundary.
 6. **Robustness** — CheckList-style invariance, directional and corrupt-input tests; defect:
    an overfit decision tree called without the serving schema in front.
+
+Then the kinds are told apart (:mod:`labs.testing.matrix`): every kind of model test runs on
+every candidate it can run on, to show each catching the fault planted for it and missing the
+faults planted for the others.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from labs.common.data import FEATURES, TARGET, make_churn_data, make_production_
 from labs.common.model import TrainParams, train_model
 from labs.common.params import check_at_least, check_open_unit
 from labs.common.results import LabResult, artifact_path, claim_metrics
-from labs.testing import abtest, gate, integration, robustness, stress, unit
+from labs.testing import abtest, gate, integration, matrix, robustness, stress, unit
 from labs.testing.claims import make_claims
 from labs.testing.report import format_table, plot_ab, plot_stress, write_details
 
@@ -53,6 +58,7 @@ class TestingParams:
     train_rows: int = 3000
     holdout_rows: int = 2000
     hypothesis_examples: int = 25
+    unit_max_batch_rows: int = 12
     noise_seeds: int = 5
     noise_sigmas: float = 2.0
     precision_target: float = 0.6
@@ -88,6 +94,7 @@ class TestingParams:
                 "train_rows": 300,
                 "holdout_rows": 200,
                 "hypothesis_examples": 5,
+                "unit_max_batch_rows": 1,
                 "noise_seeds": 3,
                 "serve_batch_rows": 1,
                 "ab_looks": 2,
@@ -126,18 +133,35 @@ class TestingParams:
 
 
 def run(
-    params: TestingParams, out_dir: Path, echo: Callable[[str], None] = lambda _: None
+    params: TestingParams,
+    out_dir: Path,
+    echo: Callable[[str], None] = lambda _: None,
+    *,
+    integration_test: Callable[..., dict[str, Any]] = integration.over_http,
+    gate_check: Callable[..., gate.GateVerdict] = gate.run_gate,
+    z_statistics: Callable[..., np.ndarray] = abtest.z_statistics,
+    robust_scorer: Callable[[Any], robustness.Scorer] = robustness.validated_scorer,
 ) -> LabResult:
-    """Build the candidates, run the six kinds of tests on each, and decide the claims."""
+    """Build the candidates, run the six kinds of tests on each, and decide the claims.
+
+    The keyword arguments are the tests' working parts (the counterfactuals replace them):
+    how the integration test reaches the served model, the gate's verdict, the A/B test's
+    z statistic, and what stands in front of a model the robustness tests call."""
     from labs.common.serving.server import serve_in_background
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    parts = {
+        "integration_test": integration_test,
+        "gate_check": gate_check,
+        "z_statistics": z_statistics,
+        "robust_scorer": robust_scorer,
+    }
     with contextlib.ExitStack() as servers:
         # The servers import for seconds: start them now, warming up, and tell them which
         # model to load once it is logged (integration and stress share the correct one).
         echo("Starting three serving processes (they warm up while the lab trains) …")
         served = {}
-        for name in ("correct", "renamed_column", "slow_forest"):
+        for name in SERVED:
             log = out_dir / f"predictions-{name}.sqlite"
             log.unlink(missing_ok=True)
             served[name] = servers.enter_context(
@@ -145,11 +169,18 @@ def run(
                     None, log_path=log, server_log=out_dir / f"server-{name}.log", wait=False
                 )
             )
-        return _run(params, out_dir, echo, served)
+        return _run(params, out_dir, echo, served, parts)
+
+
+SERVED = ("correct", "renamed_column", "slow_ensemble")
 
 
 def _run(
-    params: TestingParams, out_dir: Path, echo: Callable[[str], None], served: dict[str, Any]
+    params: TestingParams,
+    out_dir: Path,
+    echo: Callable[[str], None],
+    served: dict[str, Any],
+    parts: dict[str, Any],
 ) -> LabResult:
     import mlflow
 
@@ -160,30 +191,35 @@ def _run(
     x, y = holdout[list(FEATURES)], holdout[TARGET].to_numpy()
     echo(f"Training the candidates on {len(train)} customers …")
     correct = train_model(train, TrainParams(seed=params.seed))
-    forest = stress.slow_forest(train, params.slow_request_ms, params.seed)
+    slow = stress.slow_ensemble(train, params.slow_request_ms)
     echo(
-        f"The stress defect: a {forest.trees}-tree forest, {forest.measured_ms:.0f} ms per "
-        f"one-row call on this machine (target {params.slow_request_ms:g} ms)"
+        f"The stress defect: a {slow.copies}-copy bagged ensemble, {slow.measured_ms:.0f} ms "
+        f"per one-row call on this machine (target {params.slow_request_ms:g} ms)"
     )
-    candidates = {
+    models = {
         "correct": correct,
         "renamed_column": integration.renamed_column_model(train),
-        "slow_forest": forest.model,
+        "label_noise": train_model(
+            gate.with_label_noise(train, params.label_noise, params.seed + 3), TrainParams()
+        ),
+        "slow_ensemble": slow.model,
     }
+    cands = matrix.candidates(models, parts["robust_scorer"], robustness.raw_scorer)
+    runs: dict[str, dict[str, Any]] = {k: {} for k in matrix.KINDS}
 
-    # 1. Unit: the transform's contract, on the fitted step and on the hand-written one.
+    # 1. Unit: the transform's contract, on every candidate's transform.
     echo(f"Unit: the transform contract, {params.hypothesis_examples} hypothesis batches each …")
-    pre, clf = correct.named_steps["preprocess"], correct.named_steps["classifier"]
-    columns = unit.model_column_order(pre)
-    unit_results = {}
-    for name, transform in (
-        ("correct", unit.fitted_transform(pre)),
-        ("batch_statistics", unit.batch_statistics_transform),
-    ):
-        unit_results[name] = [
-            *unit.check_properties(transform, clf, len(columns), params.hypothesis_examples),
+    columns = unit.model_column_order(correct.named_steps["preprocess"])
+    suite = {name: (c.transform, c.classifier) for name, c in cands.items()}
+    suite["two_defects"] = (unit.batch_statistics_transform, cands["correct"].classifier)
+    for name, (transform, classifier) in suite.items():
+        runs["unit"][name] = [
+            *unit.check_properties(
+                transform, classifier, len(columns), params.hypothesis_examples,
+                params.unit_max_batch_rows,
+            ),
             unit.check_category_columns(transform, columns),
-        ]
+        ]  # fmt: skip
 
     # 3. Performance gate (in process; before the servers are needed).
     echo(f"Performance gate: seed noise over {params.noise_seeds} retrains, then the gate …")
@@ -191,18 +227,11 @@ def _run(
         holdout, params.train_rows, params.noise_seeds, params.seed, params.precision_target
     )
     margin = params.noise_sigmas * noise["roc_auc_std"]
-    degraded = train_model(
-        gate.with_label_noise(train, params.label_noise, params.seed + 3), TrainParams()
-    )
-    scored = {
-        "correct": correct,
-        "degraded": degraded,
-        "champion": gate.numeric_only_model(train),
-        "dummy": gate.dummy_model(train),
-    }
+    baseline_models = {"champion": gate.numeric_only_model(train), "dummy": gate.dummy_model(train)}
+    probabilities = {k: c.predict(x) for k, c in cands.items()}
+    probabilities |= {k: m.predict_proba(x)[:, 1] for k, m in baseline_models.items()}
     metrics = {
-        k: gate.gate_metrics(y, m.predict_proba(x)[:, 1], params.precision_target)
-        for k, m in scored.items()
+        k: gate.gate_metrics(y, p, params.precision_target) for k, p in probabilities.items()
     }
     thresholds = {
         "min_roc_auc": params.min_roc_auc,
@@ -211,42 +240,33 @@ def _run(
         "margin": margin,
     }
     baselines = {"dummy": metrics["dummy"], "champion": metrics["champion"]}
-    verdicts = {
-        k: gate.run_gate(k, metrics[k], baselines, **thresholds) for k in ("correct", "degraded")
-    }
+    runs["gate"] = {k: parts["gate_check"](k, metrics[k], baselines, **thresholds) for k in cands}
 
     with start_run(EXPERIMENT, "testing-lab", asdict(params)) as mlflow_run:
         echo("Logging the served candidates to MLflow and loading them in the servers …")
-        for name, model in candidates.items():
-            served[name].bind(log_sklearn_model(model, name=name).model_uri)
+        for name in SERVED:
+            served[name].bind(log_sklearn_model(models[name], name=name).model_uri)
         for server in served.values():
             server.wait_ready()
 
-        # 2. Integration over HTTP.
+        # 2. Integration over HTTP, on every served candidate.
         echo(
             f"Integration: {len(holdout)} customers over HTTP, {params.serve_batch_rows} per call …"
         )
-        inter = {
-            "correct": integration.round_trip(
-                served["correct"].url, holdout, correct.predict_proba(x)[:, 1],
-                params.serve_batch_rows,
-            ),
-            "renamed_column": integration.round_trip(
-                served["renamed_column"].url, holdout,
-                integration.in_process(candidates["renamed_column"], holdout),
-                params.serve_batch_rows,
-            ),
-        }  # fmt: skip
-        inter["corrupt_request"] = integration.corrupt_request(
+        for name in SERVED:
+            target = matrix.Served(served[name].url, cands[name].predict)
+            runs["integration"][name] = parts["integration_test"](
+                target, holdout, cands[name].predict(x), params.serve_batch_rows
+            )
+        corrupt = integration.corrupt_request(
             served["correct"].url, integration.request_rows(holdout.head(1))[0]
         )
 
         # 4. Stress: a locust ramp per served candidate, one after the other.
         bodies = integration.request_bodies(holdout.head(200), 1)
-        ramps = {}
-        for name in ("correct", "slow_forest"):
+        for name in ("correct", "slow_ensemble"):
             echo(f"Stress: locust ramp {list(params.stress_users)} users against {name} …")
-            ramps[name] = stress.run_ramp(
+            runs["stress"][name] = stress.run_ramp(
                 name, served[name].url, bodies, out_dir,
                 users=params.stress_users, step_seconds=params.stress_step_seconds,
                 pacing_s=params.stress_pacing_s, p99_budget_ms=params.p99_budget_ms,
@@ -259,18 +279,16 @@ def _run(
         )
         ab = abtest.simulate(
             float(stream[TARGET].mean()), params.ab_uplift, params.ab_alpha, params.ab_power,
-            params.ab_looks, params.ab_simulations, params.seed,
+            params.ab_looks, params.ab_simulations, params.seed, z_statistics=parts["z_statistics"],
         )  # fmt: skip
 
-        # 6. Robustness, CheckList style.
+        # 6. Robustness, CheckList style, on every candidate and the overfit, unvalidated tree.
         echo("Robustness: invariance, directional and corrupt-input tests …")
         rows = integration.request_rows(holdout.head(params.robust_rows))
-        robust = {}
-        for name, score in (
-            ("correct", robustness.validated_scorer(correct)),
-            ("overfit_unvalidated", robustness.raw_scorer(robustness.overfit_tree(train, 0))),
-        ):
-            robust[name] = {
+        scorers = {k: c.scorer for k, c in cands.items()}
+        scorers["overfit_unvalidated"] = robustness.raw_scorer(robustness.overfit_tree(train, 0))
+        for name, score in scorers.items():
+            runs["robustness"][name] = {
                 "invariance": robustness.invariance(
                     score, rows, params.seed, params.invariance_years
                 ),
@@ -279,21 +297,29 @@ def _run(
             }
 
         results = {
-            "unit": unit_results,
+            "unit": {"correct": runs["unit"]["correct"],
+                     "batch_statistics": runs["unit"].pop("two_defects")},
             "gate": {"noise": noise, "thresholds": thresholds, "metrics": metrics,
-                     "verdicts": verdicts},
-            "integration": inter,
-            "stress": ramps,
-            "slow_forest": {"trees": forest.trees, "one_row_ms": forest.measured_ms},
+                     "verdicts": {"correct": runs["gate"]["correct"],
+                                  "degraded": runs["gate"]["label_noise"]}},
+            "integration": {**runs["integration"], "corrupt_request": corrupt},
+            "stress": runs["stress"],
+            "slow_ensemble": {
+                "copies": slow.copies, "one_row_ms": slow.measured_ms,
+                "max_abs_dp_vs_correct": float(
+                    np.max(np.abs(probabilities["slow_ensemble"] - probabilities["correct"]))
+                ),
+            },
             "ab": ab,
-            "robustness": robust,
+            "robustness": {k: runs["robustness"][k] for k in ("correct", "overfit_unvalidated")},
+            "matrix": matrix.catches(runs, params),
         }  # fmt: skip
         claims = make_claims(params, results)
         echo("")
         echo(format_table(results, params))
         echo("")
         files = [
-            plot_stress(ramps, params.p99_budget_ms, out_dir / "stress_ramp.png"),
+            plot_stress(runs["stress"], params.p99_budget_ms, out_dir / "stress_ramp.png"),
             plot_ab(ab, params.ab_alpha, params.ab_power, out_dir / "ab_false_positives.png"),
             write_details(results, out_dir / "details.json"),
         ]

@@ -54,7 +54,7 @@ def kind_rows(results: dict[str, Any], params: Any) -> list[dict[str, str]]:
         },
         {
             "test": "stress (locust)",
-            "defect planted": f"{stress['slow_trees']}-tree forest per request "
+            "defect planted": f"{stress['slow_copies']}-copy bagged ensemble "
             f"({stress['slow_one_row_ms']:.0f} ms a call)",
             "correct": f"knee {knee(stress['correct_knee_users'])}",
             "defective": f"knee {knee(stress['slow_knee_users'])}",
@@ -83,10 +83,31 @@ def kind_rows(results: dict[str, Any], params: Any) -> list[dict[str, str]]:
     ]
 
 
+def matrix_rows(table: dict[str, dict[str, bool | None]]) -> list[dict[str, str]]:
+    """One row per candidate, one column per kind of test: FAILS it, passes, or not run."""
+    from labs.testing.matrix import FAULTS, KINDS
+
+    def cell(fails: bool | None) -> str:
+        return "—" if fails is None else ("FAILS" if fails else "passes")
+
+    return [
+        {"candidate": row if row == "correct" else f"{row} (for {FAULTS[row]})"}
+        | {kind: cell(cells[kind]) for kind in KINDS}
+        for row, cells in table.items()
+    ]
+
+
 def format_table(results: dict[str, Any], params: Any) -> str:
     from labs.common.tables import text_table
 
-    return text_table(kind_rows(results, params), title="Six kinds of tests, planted defects:")
+    return (
+        text_table(kind_rows(results, params), title="Six kinds of tests, planted defects:")
+        + "\n\n"
+        + text_table(
+            matrix_rows(results["matrix"]),
+            title="Each kind on each planted fault (— not run: needs a server of its own):",
+        )
+    )
 
 
 def plot_stress(ramps: dict[str, Any], budget_ms: float, path: Path) -> Path:
@@ -94,7 +115,8 @@ def plot_stress(ramps: dict[str, Any], budget_ms: float, path: Path) -> Path:
     from labs.common.plots import new_figure, save_figure
 
     fig, ax = new_figure()
-    for name, label in (("correct", "correct (compiled scorer)"), ("slow_forest", "forest")):
+    labels = (("correct", "correct (compiled scorer)"), ("slow_ensemble", "bagged ensemble"))
+    for name, label in labels:
         steps = ramps[name].steps
         ax.plot([s["users"] for s in steps], [s["p99_ms"] for s in steps], "o-", label=label)
     ax.axhline(budget_ms, color="#c44e52", linestyle="--", label=f"p99 budget {budget_ms:g} ms")

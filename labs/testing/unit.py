@@ -58,6 +58,23 @@ def batch_statistics_transform(batch: pd.DataFrame) -> np.ndarray:
     return np.hstack([scaled, *onehot])
 
 
+def batch_scaled_transform(preprocess: Any) -> Transform:
+    """One planted defect alone: the fitted step's one-hot columns, but numbers scaled with the
+    scored batch's mean and standard deviation instead of the training data's."""
+
+    def transform(batch: pd.DataFrame) -> np.ndarray:
+        out = np.asarray(preprocess.transform(batch[list(FEATURES)]), dtype=float)
+        numeric = batch[list(NUMERIC_FEATURES)].to_numpy(dtype=float)
+        std = numeric.std(axis=0)
+        # the build puts the numeric columns first, in NUMERIC_FEATURES order
+        out[:, : len(NUMERIC_FEATURES)] = (numeric - numeric.mean(axis=0)) / np.where(
+            std > 0, std, 1.0
+        )
+        return out
+
+    return transform
+
+
 def model_column_order(preprocess: Any) -> list[str]:
     """The one-hot column names the fitted model expects, in its order."""
     return [str(n).split("__", 1)[1] for n in preprocess.get_feature_names_out()]
@@ -90,9 +107,14 @@ def check_category_columns(transform: Transform, expected_columns: list[str]) ->
 
 
 def check_properties(
-    transform: Transform, classifier: Any, n_columns: int, max_examples: int
+    transform: Transform,
+    classifier: Any,
+    n_columns: int,
+    max_examples: int,
+    max_batch_rows: int = 12,
 ) -> list[PropertyResult]:
-    """Run the three hypothesis properties on ``transform`` followed by ``classifier``."""
+    """Run the three hypothesis properties on ``transform`` followed by ``classifier``, on
+    batches of 1 … ``max_batch_rows`` customers."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import strategies as st
 
@@ -105,7 +127,7 @@ def check_properties(
             **{name: st.sampled_from(list(CATEGORIES[name])) for name in CATEGORICAL_FEATURES},
         }
     )
-    batches = st.lists(row, min_size=1, max_size=12).map(
+    batches = st.lists(row, min_size=1, max_size=max_batch_rows).map(
         lambda rows: pd.DataFrame(rows, columns=list(FEATURES))
     )
     config = settings(

@@ -1,5 +1,6 @@
-"""Lab packaging: parity, refusal and measured orderings asserted from the numbers (never
-absolute times), plus the project's Dockerfile checked against the lock — and the checks
+"""Lab packaging: parity, refusal and orderings of counted work asserted from the numbers
+(never times: the timing goals are checked by ``benchmarks/bench_packaging.py``, which exits
+non-zero on a miss), plus the project's Dockerfile checked against the lock — and the checks
 themselves shown to fail on a bad Dockerfile."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from labs.packaging.container import (
     parse_dockerfile,
     render_dockerfile,
 )
+from labs.packaging.counterfactuals import COUNTERFACTUALS
 from labs.packaging.lab import PackagingParams, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,30 +101,35 @@ def test_onnx_holds_the_payload_only_as_inert_data(lab: LabResult) -> None:
     assert "on_load" in m["metadata_keys"]
 
 
-# --- measured orderings ------------------------------------------------------------------
+# --- orderings of counted work (the timings behind them are the benchmark's goals) ----------
+
+TIMED = {"onnx_loads_and_scores_fastest", "serverless_cold_start_dominates"}
 
 
-def test_onnx_loads_and_scores_before_the_sklearn_packages(lab: LabResult) -> None:
+def test_onnx_loads_less_than_the_sklearn_packages(lab: LabResult) -> None:
     m = measured(lab, "onnx_loads_and_scores_fastest")
     for fmt in ("pickle", "skops", "pyfunc"):
-        assert m["load_s_onnx"] < m[f"load_s_{fmt}"]
-        assert m["one_row_ms_onnx"] < m[f"one_row_ms_{fmt}"]
+        # a fresh process imports fewer modules to load ONNX, and the file is smaller
+        assert m["modules_at_load_onnx"] < m[f"modules_at_load_{fmt}"]
         assert m["size_bytes_onnx"] < m[f"size_bytes_{fmt}"]
-    assert m["load_s_pyfunc"] > max(m["load_s_pickle"], m["load_s_skops"])
+    # MLflow's pyfunc loader imports the most: MLflow on top of scikit-learn and skops
+    assert m["modules_at_load_pyfunc"] > max(
+        m["modules_at_load_pickle"], m["modules_at_load_skops"]
+    )
 
 
-def test_rest_app_answers_with_the_model_and_batches_are_cheaper_per_row(lab: LabResult) -> None:
+def test_rest_app_answers_with_the_model_and_batches_in_one_call(lab: LabResult) -> None:
     m = measured(lab, "rest_app_serves_the_same_model")
     assert m["parity_max_abs_dp"] <= 1e-9 and m["parity_label_flips"] == 0
-    assert m["parity_rows"] == SMALL.batch_rows
-    assert m["batch_ms"] / m["batch_rows"] < m["one_row_ms"]
+    assert m["parity_rows"] == m["batch_rows"] == SMALL.batch_rows
 
 
-def test_handler_cold_start_dwarfs_warm_calls_and_onnx_starts_sooner(lab: LabResult) -> None:
+def test_handler_builds_the_app_once_and_answers_with_the_model(lab: LabResult) -> None:
     m = measured(lab, "serverless_cold_start_dominates")
     for kind in ("sklearn", "onnx"):
-        assert 1000 * m[f"cold_s_{kind}"] > 10 * m[f"warm_ms_{kind}"]
-    assert m["cold_s_onnx"] < m["cold_s_sklearn"]
+        # the cold start's work is done once: one app built for every call of the process
+        assert m[f"app_builds_{kind}"] == 1
+        assert m[f"calls_{kind}"] == 2 + SMALL.one_row_repeats + SMALL.batch_repeats
     assert m["max_abs_dp_sklearn"] <= 1e-9 and m["max_abs_dp_onnx"] <= SMALL.onnx_linear_tolerance
 
 
@@ -140,8 +147,8 @@ def test_mlflow_context_and_our_dockerfile_compared(lab: LabResult) -> None:
 
 
 def test_summary_follows_the_contract(lab: LabResult, tmp_path: Path, capsys) -> None:
-    assert lab.passed, [c.id for c in lab.claims if not c.passed]
-    assert finish(lab, tmp_path) == 0
+    assert not [c.id for c in lab.claims if not c.passed and c.id not in TIMED]
+    assert finish(lab, tmp_path) == int(not lab.passed)
     summary = read_summary(tmp_path / "summary.json")
     assert summary.lab == "packaging" and summary.passed
     assert summary.question == topic("packaging").question
@@ -205,3 +212,29 @@ def test_the_checks_catch_a_bad_dockerfile() -> None:
         parse_dockerfile("FROM python:3.11\nRUNN echo hi\n")
     with pytest.raises(ValueError):
         parse_dockerfile('FROM python:3.11\nCMD ["python", "-c"\n')
+
+
+# --- a counterfactual through the lab -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shortcuts(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    cf = COUNTERFACTUALS.get("serving-shortcuts")
+    return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("packaging-cf"))
+
+
+def test_serving_shortcuts_are_caught_by_counted_work_and_parity(shortcuts: LabResult) -> None:
+    # a handler that builds the app inside the function builds it on every call; its warm
+    # calls stay far cheaper than the cold one (the imports are done), so only the count
+    # shows it
+    m = measured(shortcuts, "serverless_cold_start_dominates")
+    for kind in ("sklearn", "onnx"):
+        assert m[f"app_builds_{kind}"] == m[f"calls_{kind}"] > 1
+    assert not shortcuts.claim("serverless_cold_start_dominates").passed
+    rest = measured(shortcuts, "rest_app_serves_the_same_model")
+    assert rest["parity_max_abs_dp"] > 1e-3  # a model retrained at start-up is another model
+    assert not shortcuts.claim("rest_app_serves_the_same_model").passed
+    docker = measured(shortcuts, "own_dockerfile_is_reviewable")
+    assert docker["ours_final_user"] == "root" and docker["ours_healthcheck"] is False
+    assert docker["ours_unpinned_installs"] > 0 and docker["committed_matches_lock"] is False
+    assert not shortcuts.claim("own_dockerfile_is_reviewable").passed

@@ -1,8 +1,10 @@
 """Lab testing: every claim asserted from its numbers on small parameters, with the negative
-side of each kind of test (the correct candidate passes, the defective one fails).
+side of each kind of test (the correct candidate passes, the defective one fails), and the
+matrix of planted faults × kinds of tests shown to break under a counterfactual.
 
 The lab runs once in a module fixture; its stress part starts locust as a subprocess — this
-test process never imports locust (checked below)."""
+test process never imports locust (checked below). Latencies are never asserted here: the
+stress goals are checked by ``benchmarks/bench_testing.py``, which exits non-zero on a miss."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from labs.common.data import make_churn_data
 from labs.common.model import TrainParams, train_model
 from labs.common.plots import read_drawing
 from labs.common.results import LabResult, finish, read_summary
-from labs.testing import abtest, stress, unit
+from labs.testing import abtest, matrix, stress, unit
+from labs.testing.counterfactuals import COUNTERFACTUALS
 from labs.testing.lab import TestingParams, run
 
 SMALL = TestingParams(
@@ -31,6 +34,8 @@ SMALL = TestingParams(
     ab_simulations=600,
     robust_rows=300,
 )
+# Claims decided by latencies on this machine: their goals are the benchmark's, not the tests'.
+TIMED = {"stress_knee"}
 CLAIMS = [
     "unit_contract_catches_batch_statistics",
     "integration_over_http",
@@ -63,7 +68,10 @@ def test_summary_is_valid_and_every_claim_holds(lab: LabResult, out: Path) -> No
     summary = read_summary(out / "summary.json")
     assert summary.question == topic("testing").question
     assert [c.id for c in summary.claims] == CLAIMS
-    assert summary.passed
+    assert [c.id for c in summary.claims if not c.passed and c.id not in TIMED] in (
+        [],
+        ["every_kind_tells_them_apart"],  # only if its stress cells (latencies) missed; below
+    )
     assert summary.mlflow["experiment"] == "lab-testing"
     assert "locust" not in sys.modules  # the load generator ran as a subprocess only
 
@@ -107,26 +115,71 @@ def test_gate_margin_comes_from_seed_noise_and_names_the_failing_metric(lab: Lab
     assert f"{m['degraded']['calibration_error']}" in failure and "threshold = 0.05" in failure
 
 
-def test_stress_knee_of_the_forest_comes_at_far_lower_load(lab: LabResult, out: Path) -> None:
+def test_stress_defect_gives_the_same_answers_for_more_work(lab: LabResult, out: Path) -> None:
     m = measured(lab, "stress_knee")
-    # ~60 ms of CPU per one-row request (trees sized on this machine): at 4 users × 10
-    # requests/s it is offered more than twice what it can serve
-    assert m["slow_knee_users"] in (1, 4)
-    assert m["slow_p99_ms"][-1] > SMALL.p99_budget_ms
-    assert m["knee_ratio"] >= SMALL.knee_ratio
-    assert m["correct_p99_ms"][0] <= SMALL.p99_budget_ms
+    # the planted defect is only slow: the correct model's answers, copies × the work per call
+    assert m["slow_copies"] >= 2
+    assert m["slow_max_abs_dp_vs_correct"] <= 1e-9
+    assert m["users"] == list(SMALL.stress_users)
     assert m["correct_error_rate_max"] == 0.0
-    # the forest cannot keep up: more users, no more throughput; the correct model scales
-    assert m["correct_rps"][-1] > 2 * m["correct_rps"][0]
-    assert m["slow_rps"][-1] < 0.5 * 16 / SMALL.stress_pacing_s
     # Our samples agree with locust's --csv counts up to the requests in flight when locust
     # stops its users: at most one per user.
     for name, ours in m["requests"].items():
+        assert ours > 0
         assert abs(ours - m["locust_csv_requests"][name]) <= max(SMALL.stress_users)
     drawn = read_drawing(out / "stress_ramp.png")["axes"][0]
     lines = {line["label"]: line for line in drawn["lines"]}
-    assert lines["forest"]["y"] == pytest.approx(m["slow_p99_ms"])
+    assert lines["bagged ensemble"]["y"] == pytest.approx(m["slow_p99_ms"], nan_ok=True)
     assert lines["correct (compiled scorer)"]["x"] == [1.0, 4.0, 16.0]
+
+
+def test_each_kind_catches_its_fault_and_misses_the_others(lab: LabResult) -> None:
+    m = measured(lab, "every_kind_tells_them_apart")
+    fails = m["fails"]
+    assert set(fails) == {"correct", *matrix.FAULTS}
+    for fault, kind in matrix.FAULTS.items():
+        if kind != "stress":  # the stress cell is a latency: the benchmark's goal
+            assert fails[fault][kind] is True, (fault, kind)
+        # the kinds that run in process meet every fault; only its own one catches it
+        for other in ("unit", "gate", "robustness"):
+            if other != kind:
+                assert fails[fault][other] is False, (fault, other)
+    assert not any(fails["correct"][k] for k in ("unit", "integration", "gate", "robustness"))
+    # integration runs on the served candidates only, and the slow one passes it
+    assert fails["slow_ensemble"]["integration"] is False
+    assert fails["label_noise"]["integration"] is None
+    assert min(m["other_kinds_run_per_fault"].values()) >= 2
+
+
+@pytest.fixture(scope="module")
+def never_meets_production(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
+    cf = COUNTERFACTUALS.get("suite-never-meets-production")
+    return COUNTERFACTUALS.run_with(
+        cf, COUNTERFACTUALS.small(TestingParams()), tmp_path_factory.mktemp("testing-cf")
+    )
+
+
+def test_a_suite_that_never_meets_production_cannot_tell_the_faults_apart(
+    never_meets_production: LabResult,
+) -> None:
+    result = never_meets_production
+    m = measured(result, "every_kind_tells_them_apart")
+    assert not result.claim("every_kind_tells_them_apart").passed
+    # robustness without the schema fails every candidate alike, the correct one included
+    assert "robustness" in m["false_alarms_on_correct"]
+    assert {f"robustness catches {f}" for f in matrix.FAULTS if f != "no_schema"} <= set(
+        m["caught_by_another_kind"]
+    )
+    # the in-process "integration" test lets the renamed column through
+    assert "renamed_column" in m["own_fault_missed"]
+    assert m["fails"]["renamed_column"]["integration"] is False
+    inter = measured(result, "integration_over_http")["renamed_column"]
+    assert inter["failed_requests"] == 0 and inter["max_abs_dp"] <= 1e-12
+    assert not result.claim("integration_over_http").passed
+    assert not result.claim("robustness_checklist").passed
+    # one user is a latency benchmark: no step with a second user, so no knee to find
+    assert measured(result, "stress_knee")["users"] == [1]
+    assert not result.claim("stress_knee").passed
 
 
 def test_ab_power_aa_and_peeking_from_the_numbers(lab: LabResult, out: Path) -> None:
