@@ -138,7 +138,8 @@ def run(
         # audited promotion.
         echo("Bootstrapping production: the champion passes the gate's floors, is staged, promoted")
         trained: dict[str, Trained] = {"champion": champion}
-        first = run_gate("champion", gate_scores(champion), None, thresholds)
+        # (It passed the gate of its day, on its own holdout scores.)
+        first = run_gate("champion", champion.gate_metrics, None, thresholds)
         v1 = register("champion", tags)
         stage_version(client, p.model_name, v1, first, audit_log=audit)
         promote_to_production(client, p.model_name, v1, reason="bootstrap", audit_log=audit)
