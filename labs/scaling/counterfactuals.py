@@ -168,8 +168,13 @@ COUNTERFACTUALS = LabCounterfactuals(
     ScalingParams,
     run,
     (
-        ROW_BY_ROW, MICROBATCH_OF_ONE, SERIALISED_WORKERS, EDGE_PHONES_HOME, TRAINING_AUC,
-        UNDAMPED_HPA, NAIVE_COSTS,
+        ROW_BY_ROW,
+        MICROBATCH_OF_ONE,
+        SERIALISED_WORKERS,
+        EDGE_PHONES_HOME,
+        TRAINING_AUC,
+        UNDAMPED_HPA,
+        NAIVE_COSTS,
     ),  # fmt: skip
     audit_params={
         "train_rows": 2000,
