@@ -184,7 +184,7 @@ COUNTERFACTUALS = LabCounterfactuals(
         "point_seconds": 0.2,
         "microbatch_loads": (1, 16),
         "load_seconds": 0.3,
-        "workers_seconds": 1.0,
+        "workers_seconds": 2.0,
         "hpa_rows_per_day": 50000,
         "model_sizes": ("logistic_regression", "random_forest:3:2", "random_forest:40:8"),
         "latency_repeats": 5,

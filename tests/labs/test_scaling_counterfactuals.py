@@ -27,7 +27,7 @@ BROKEN = (SERIALISED_WORKERS, EDGE_PHONES_HOME, TRAINING_AUC, UNDAMPED_HPA, NAIV
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
     params = replace(SMALL, inprocess_batch_sizes=(1, 64), http_batch_sizes=(1, 100),
-                     microbatch_loads=(1, 8))  # fmt: skip
+                     microbatch_loads=(1, 8), workers_seconds=2.0)  # fmt: skip
     for cf in BROKEN:
         params = replace(params, **cf.params)
     components = {k: v for cf in BROKEN for k, v in cf.components.items()}
