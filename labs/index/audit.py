@@ -67,7 +67,7 @@ def run_audit(
         except (OSError, ValueError, KeyError):
             missing.append(run)
     out.print()
-    out.print(format_audit(audits), markup=False)
+    out.print(format_audit(audits), markup=False, soft_wrap=True)  # one line per claim
     for run in missing:
         out.print(f"[red]{run.topic}: the audit wrote no result ({run.outcome}); log: {run.log}[/]")
     total_s = round(time.perf_counter() - started, 1)

@@ -38,7 +38,7 @@ def fake_audit(t: Topic, json_path: Path) -> list[str]:
 
 def run(project: Path, ids: list[str]) -> tuple[int, str]:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=160, color_system=None)
+    console = Console(file=buffer, width=60, color_system=None)
     code = run_audit([topic(t) for t in ids], project, command=fake_audit, console=console)
     return code, buffer.getvalue()
 
@@ -48,6 +48,9 @@ def test_a_claim_that_survives_its_counterfactual_fails_the_audit(project: Path)
     assert code == 1
     assert "drift:catches_covariate" in out and "✗ as expected" in out
     assert "cicd:margin" in out and "✓ — CANNOT FAIL (held under broken-part)" in out
+    # one line per claim, however narrow the terminal
+    line = next(x for x in out.splitlines() if x.startswith("drift:catches_covariate"))
+    assert line.split() == ["drift:catches_covariate", "broken-part", "✗", "as", "expected"]
     assert "3/4 claims fail under a counterfactual" in out
     saved = read_audit(project)
     assert saved is not None and saved["claims"] == 4 and saved["fail_under_counterfactual"] == 3
