@@ -13,18 +13,14 @@ from typing import Any
 
 from labs.common.counterfactuals import Counterfactual, LabCounterfactuals
 from labs.common.registry import CHAMPION, SHA_TAG, alias_version
-from labs.common.tracking import file_sha256
 from labs.versioning.experiments import run_experiments
 from labs.versioning.lab import VersioningParams, run
 from labs.versioning.models import EXPERIMENT, follow_lineage
 from labs.versioning.scratch import Workspace
 from labs.versioning.versions import (
-    MODEL_FILE,
     DataVersion,
-    file_md5s,
-    lock_outs,
+    commit_data_version,
     pull_and_reproduce,
-    read_metrics,
     set_generate_params,
     set_params,
 )
@@ -127,18 +123,7 @@ def teammate_by_hand(ws: Workspace, v1: DataVersion) -> tuple[dict, dict]:
 def commit_without_repro(ws: Workspace, label: str, rows: int, seed: int) -> DataVersion:
     """Data "v2": params.yaml edited and committed, the pipeline never run."""
     set_generate_params(ws.repo / "params.yaml", rows, seed)
-    ws.git("add", "params.yaml", "dvc.lock")
-    ws.git("commit", "--quiet", "-m", f"data {label}: generate.n_rows={rows}, generate.seed={seed}")
-    return DataVersion(
-        label=label,
-        commit=ws.git("rev-parse", "HEAD").strip(),
-        rows=rows,
-        seed=seed,
-        md5=file_md5s(ws.repo, lock_outs(ws.repo)),
-        metrics=read_metrics(ws.repo),
-        model_sha256=file_sha256(ws.repo / MODEL_FILE),
-        seconds=0.0,
-    )
+    return commit_data_version(ws, label, rows, seed, 0.0)
 
 
 # --- the counterfactuals --------------------------------------------------------------------

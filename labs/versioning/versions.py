@@ -47,7 +47,13 @@ def build_data_version(ws: Workspace, label: str, rows: int, seed: int) -> DataV
     set_generate_params(ws.repo / "params.yaml", rows, seed)
     start = time.perf_counter()
     ws.dvc("repro")
-    seconds = time.perf_counter() - start
+    return commit_data_version(ws, label, rows, seed, time.perf_counter() - start)
+
+
+def commit_data_version(
+    ws: Workspace, label: str, rows: int, seed: int, seconds: float
+) -> DataVersion:
+    """Commit params.yaml + dvc.lock as data version ``label``; what the checkout now holds."""
     ws.git("add", "params.yaml", "dvc.lock")
     ws.git("commit", "--quiet", "-m", f"data {label}: generate.n_rows={rows}, generate.seed={seed}")
     return DataVersion(
