@@ -129,6 +129,80 @@ def test_a_crashing_counterfactual_is_an_error_not_a_failure(tmp_path: Path) -> 
     assert LabAudit.from_dict(json.loads(json.dumps(audit.to_dict()))).to_dict() == audit.to_dict()
 
 
+def flaky(misses: int, *, crash: bool = False):
+    """A lab that goes the unexpected way on its first ``misses`` runs as it is — the shape of a
+    timing claim on a loaded machine (or, with ``crash``, of a port taken by another process)."""
+    calls = {"runs": 0}
+
+    def run(p: ToyParams, out_dir: Path, echo=print, *, detector=mean_detector) -> LabResult:
+        as_is = detector is mean_detector and p == ToyParams()
+        calls["runs"] += as_is
+        if as_is and calls["runs"] <= misses:
+            if crash:
+                raise OSError(98, "Address already in use")
+            return toy_run(p, out_dir, echo, detector=detector_that_never_fires)
+        return toy_run(p, out_dir, echo, detector=detector)
+
+    return run
+
+
+def test_a_run_that_misses_once_is_run_again_and_the_audit_says_so(tmp_path: Path) -> None:
+    once = LabCounterfactuals("toy", "toy", ToyParams, flaky(1), (NEVER, LOOSE))
+    audit = audit_lab(once, ToyParams(), tmp_path)
+    assert verdicts(audit)["catches_shift"] == FAILS  # always_true has none: NO_COUNTERFACTUAL
+    shift = next(c for c in audit.claims if c.claim == "catches_shift")
+    assert shift.rerun == ("(as is)",)
+    assert audit.runs["(as is)"]["catches_shift"] is False
+    assert audit.runs["(as is) (second run)"]["catches_shift"] is True
+    assert set(audit.runs) == {"(as is)", "(as is) (second run)", NEVER.name, LOOSE.name}
+    text = format_audit([audit])
+    assert "on a second run of (as is)" in text
+    assert "(as is): catches_shift failed as is on the first run: flagged=False" in text
+    assert text.splitlines()[-1] == "2/3 claims fail under a counterfactual"
+
+    twice = LabCounterfactuals("toy", "toy", ToyParams, flaky(2), (NEVER, LOOSE))
+    audit = audit_lab(twice, ToyParams(), tmp_path / "twice")
+    assert verdicts(audit)["catches_shift"] == FAILS_WITHOUT  # missing twice is a finding
+    assert "(as is) (second run): catches_shift failed as is: flagged=False" in audit.notes
+
+
+def test_a_crash_on_the_first_run_only_is_a_note_not_an_error(tmp_path: Path) -> None:
+    port_race = LabCounterfactuals("toy", "toy", ToyParams, flaky(1, crash=True), (NEVER, LOOSE))
+    audit = audit_lab(port_race, ToyParams(), tmp_path)
+    assert audit.errors == []
+    assert verdicts(audit)["catches_shift"] == verdicts(audit)["few_false_alarms"] == FAILS
+    assert audit.notes == [
+        "(as is): crashed on the first run: OSError: [Errno 98] Address already in use"
+    ]
+    assert {c.rerun for c in audit.claims} == {("(as is)",)}
+
+
+def test_a_claim_that_failed_as_expected_keeps_its_first_verdict(tmp_path: Path) -> None:
+    """A counterfactual run again for one claim does not get a second chance to hide another."""
+    calls = {"loose": 0}
+
+    def run(p: ToyParams, out_dir: Path, echo=print, *, detector=mean_detector) -> LabResult:
+        result = toy_run(p, out_dir, echo, detector=detector)
+        if p.threshold < 1:
+            calls["loose"] += 1
+            first = calls["loose"] == 1
+            result.claims[1] = Claim("few_false_alarms", "...", not first, {"first": first})
+            result.claims[0] = Claim("catches_shift", "...", first, {"first": first})
+        return result
+
+    both = Counterfactual(
+        "loose-both", "threshold 0.1", ("few_false_alarms", "catches_shift"), "...",
+        params={"threshold": 0.1},
+    )  # fmt: skip
+    audit = audit_lab(
+        LabCounterfactuals("toy", "toy", ToyParams, run, (both,)), ToyParams(), tmp_path
+    )
+    by_claim = {c.claim: c for c in audit.claims}
+    assert by_claim["few_false_alarms"].verdict == FAILS and not by_claim["few_false_alarms"].rerun
+    assert by_claim["catches_shift"].verdict == FAILS
+    assert by_claim["catches_shift"].rerun == ("loose-both",)
+
+
 def test_counterfactuals_are_checked_when_declared() -> None:
     with pytest.raises(ValueError, match="unknown parameters"):
         spec(Counterfactual("x", "x", ("a",), "...", params={"tresh": 1}))
