@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,11 +28,42 @@ from pathlib import Path
 HOST = "127.0.0.1"
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000  # below: ports other software expects to be its own
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The port range the kernel hands to outgoing connections (Linux: 32768–60999)."""
+    try:
+        low, high = (int(v) for v in EPHEMERAL_RANGE_FILE.read_text().split()[:2])
+    except (OSError, ValueError):
+        return (32768, 60999)
+    return (low, high)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing uses right now, below the ephemeral range.
+
+    Asking the kernel for port 0 would give one *inside* the ephemeral range, which client
+    connections draw from too: a load generator's thousands of sockets can take the port
+    between this check and the server's bind ("address already in use"). Below the range only
+    servers bind, so the port stays free unless another server picks the same one at random.
+    """
+    low, _ = ephemeral_ports()
+    if low - LOWEST_PORT < 1000:  # an unusual range: fall back to the kernel's choice
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            return int(sock.getsockname()[1])
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(LOWEST_PORT, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {LOWEST_PORT}–{low - 1} on {HOST} after 200 tries")
 
 
 def stop_process_group(process: subprocess.Popen | int, grace: float = 15.0) -> None:

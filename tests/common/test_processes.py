@@ -69,3 +69,46 @@ def test_a_sigkill_of_the_parent_stops_a_child_started_to_die_with_it(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 stop_process_group(child, grace=2)  # it leads a session (and group) of its own
     assert gone == die_with_parent  # without the signal the sleeper is orphaned, still running
+
+
+def test_a_free_port_is_never_one_a_client_connection_can_take() -> None:
+    """Client sockets draw their local port from the ephemeral range; a port handed to a server
+    from that range can be taken by a load generator's connection before the server binds it
+    (the scaling audit crashed on 'address already in use' that way)."""
+    import socket
+
+    from labs.common import processes
+
+    low, high = processes.ephemeral_ports()
+    with socket.create_server((processes.HOST, 0)) as listener:
+        clients = [
+            socket.create_connection(listener.getsockname()) for _ in range(20)
+        ]  # 20 client ports, all drawn from the ephemeral range
+        taken = {c.getsockname()[1] for c in clients}
+        try:
+            assert all(low <= p <= high for p in taken)
+            ports = [processes.free_port() for _ in range(50)]
+        finally:
+            for c in clients:
+                c.close()
+    assert not any(low <= p <= high for p in ports)
+    assert all(processes.LOWEST_PORT <= p < low for p in ports)
+
+
+def test_a_free_port_skips_one_a_server_already_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from labs.common import processes
+
+    with socket.create_server((processes.HOST, 0)) as busy:
+        held = busy.getsockname()[1]
+        with socket.create_server((processes.HOST, 0)) as probe:
+            spare = probe.getsockname()[1]
+        picks = iter([held, spare])
+        monkeypatch.setattr(processes, "ephemeral_ports", lambda: (65000, 65535))
+        monkeypatch.setattr(
+            processes.random,
+            "SystemRandom",
+            lambda: type("R", (), {"randrange": lambda *a: next(picks)})(),
+        )
+        assert processes.free_port() == spare
