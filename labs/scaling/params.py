@@ -28,8 +28,8 @@ class ScalingParams:
     load_seconds: float = 1.0
     microbatch_gain_min: float = 1.5
     # 3. workers
-    workers_clients: int = 8
-    workers_batch_rows: int = 20
+    workers_clients: int = 4
+    workers_batch_rows: int = 200
     workers_seconds: float = 1.5
     workers_gain_min: float = 0.1
     # 4. autoscaling

@@ -96,7 +96,8 @@ def test_workers_bound_is_fixed_by_the_noise_measured_first(lab: LabResult) -> N
     assert m["required_speedup"] == pytest.approx(
         1 + max(SMALL.workers_gain_min, m["a_a_noise_share"])
     )
-    verdict = m["required_speedup"] < m["speedup"] < min(2, m["cores"])
+    assert m["ceiling_speedup"] == pytest.approx(min(2, m["cores"]) * (1 + m["a_a_noise_share"]))
+    verdict = m["required_speedup"] < m["speedup"] < m["ceiling_speedup"]
     assert lab.claim("workers_bounded_by_cores").passed == verdict
 
 
