@@ -252,9 +252,12 @@ def interrupt_on_signals() -> Iterator[None]:
         if seen:  # every delivery was swallowed by code that ignores exceptions
             raise Interrupted(f"signal {seen[-1]}")
     except Exception as err:
-        if seen:  # a library's error while it handled the interrupt (Prefect: "Task run is
-            # not set" when a task is interrupted while it starts): still an interrupt
-            raise Interrupted(f"signal {seen[-1]}") from err
+        # A library's error while it handled the interrupt (Prefect: "Task run is not set"
+        # when a task is interrupted while it starts) is still an interrupt — also when the
+        # library's own SIGTERM handler (Prefect's flow engine installs one) took the signal
+        # and its TerminationSignal is in the error's context.
+        if seen or stopped_from_outside(err):
+            raise Interrupted(f"signal {seen[-1] if seen else signal.SIGTERM}") from err
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

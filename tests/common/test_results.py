@@ -469,3 +469,36 @@ def test_the_printout_points_at_the_tracking_server_a_lab_logged_to(monkeypatch)
     assert "its UI: http://127.0.0.1:5123" in text and "make mlflow-ui" not in text
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     assert "`make mlflow-ui`, http://127.0.0.1:5000" in format_summary(make_result(True))
+
+
+def test_a_library_handler_that_takes_the_sigterm_and_then_errs_is_still_an_interrupt() -> None:
+    """Prefect's flow engine swaps in its own SIGTERM handler (raising its TerminationSignal, a
+    BaseException); a SIGTERM while a task starts becomes ``ValueError: Task run is not set``
+    and Prefect never calls the previous handler. The run was stopped all the same: exit 130,
+    not 1 (seen in ``test_sigterm_of_a_run_leaves_no_process_and_a_killed_mlflow_run``)."""
+    import os
+    import signal
+    import time
+
+    from labs.common.entry import Interrupted, interrupt_on_signals
+
+    class TerminationSignal(BaseException):  # what prefect.exceptions defines
+        def __init__(self, signum: int) -> None:
+            self.signal = signum
+
+    def library_handler(signum: int, frame: object) -> None:
+        raise TerminationSignal(signum)
+
+    with pytest.raises(Interrupted) as caught, interrupt_on_signals():
+        previous = signal.signal(signal.SIGTERM, library_handler)
+        try:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(2)
+            except TerminationSignal:
+                raise ValueError("Task run is not set")  # noqa: B904 - what Prefect does
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    assert isinstance(caught.value.__cause__, ValueError)
+    with pytest.raises(ValueError, match="a bug of our own"), interrupt_on_signals():
+        raise ValueError("a bug of our own")
