@@ -133,8 +133,10 @@ def test_without_retries_a_crash_and_a_hang_fail_requests(broken: LabResult) -> 
         assert not broken.claim(claim).passed, claim
     assert measured(broken, "kill_zero_failed")["failed"] > 0
     hung = measured(broken, "hung_replica_ejected")
-    # no per-try timeout: a request that met the hung replica waited for the route's timeout
-    assert hung["failed"] > 0 and hung["slowest_request_s"] > hung["per_try_timeout_s"] + 1
+    # No per-try timeout: a request that met the hung replica waited past the per-try bound —
+    # until the route's timeout failed it, or (when the replica was resumed first, as on a
+    # slow machine where its ejection took most of that timeout) until it answered late.
+    assert hung["slowest_request_s"] > hung["per_try_timeout_s"] + 1
     assert measured(broken, "kill_zero_failed")["envoy_retries_whole_run"] == 0
 
 
