@@ -36,7 +36,7 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
+.PHONY: help setup lock test test-counterfactuals test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
 	stack-up stack-down stack-status
 
 help: ## Show this menu
@@ -104,8 +104,11 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## Lint, then the whole test suite, offline (the team-stack test: make test-integration)
-	$(BIN)/pytest -m "not stack"
+test: setup lint ## Lint, then the test suite, offline (whole-lab counterfactual reruns: make test-counterfactuals; the team stack: make test-integration)
+	$(BIN)/pytest -m "not stack and not counterfactual"
+
+test-counterfactuals: setup ## Each lab rerun with a broken part: its claim fails, and the numbers say why (~2-3 min)
+	$(BIN)/pytest -m counterfactual
 
 test-integration: setup ## The team stack end to end (1.5-2.5 min): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
 	$(BIN)/pytest -n0 -m stack

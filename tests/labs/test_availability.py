@@ -120,6 +120,7 @@ def test_availability_over_the_whole_run(lab: LabResult, out_dir: Path) -> None:
 # --- counterfactuals: the same lab with a broken part -------------------------------------
 
 
+@pytest.mark.counterfactual
 def test_a_liveness_health_check_sends_requests_to_a_loading_replica(broken: LabResult) -> None:
     m = measured(broken, "not_ready_gets_no_traffic")
     assert not broken.claim("not_ready_gets_no_traffic").passed
@@ -128,6 +129,7 @@ def test_a_liveness_health_check_sends_requests_to_a_loading_replica(broken: Lab
     assert m["answered_503_while_loading"] == m["received_while_loading"]  # it could not serve
 
 
+@pytest.mark.counterfactual
 def test_without_retries_a_crash_and_a_hang_fail_requests(broken: LabResult) -> None:
     for claim in ("kill_zero_failed", "hung_replica_ejected", "availability_over_run"):
         assert not broken.claim(claim).passed, claim

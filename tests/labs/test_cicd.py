@@ -118,6 +118,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
     )
 
 
+@pytest.mark.counterfactual
 def test_without_margin_no_op_changes_are_promoted_and_the_claim_fails(broken) -> None:
     m = measured(broken, "margin_from_seed_noise")
     assert not broken.claim("margin_from_seed_noise").passed
@@ -125,6 +126,7 @@ def test_without_margin_no_op_changes_are_promoted_and_the_claim_fails(broken) -
     assert m["false_promotion_rate"] > 0.25 and m["p_value_rate_above_target"] <= 0.05
 
 
+@pytest.mark.counterfactual
 def test_a_workflow_that_ignores_data_never_regates_and_the_claim_fails(broken) -> None:
     m = measured(broken, "data_change_triggers_gate")
     assert not broken.claim("data_change_triggers_gate").passed

@@ -183,6 +183,7 @@ def test_a_claim_that_must_not_hold_fails_the_lab(tmp_path: Path, capsys) -> Non
 TINY = replace(SMALL, train_rows=600, batch_rows=200, stream_days=5, rows_per_day=100, hotfix_day=3)
 
 
+@pytest.mark.counterfactual
 def test_a_hotfix_with_a_hard_coded_wrong_factor_fails(tmp_path: Path) -> None:
     result = run(TINY, tmp_path, hotfix=hotfix_assumes_thousandths)
     m = measured(result, "hotfix_restores_predictions")

@@ -139,6 +139,7 @@ def uncorrected(tmp_path_factory: pytest.TempPathFactory) -> Summary:
     return read_summary(out / "summary.json")
 
 
+@pytest.mark.counterfactual
 def test_without_correction_the_false_alarm_claim_fails(uncorrected: Summary) -> None:
     claim = uncorrected.claim("false_alarm_rate_at_most_alpha")
     fa = dict(claim.measured)

@@ -115,6 +115,7 @@ def reimplemented(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
     return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("reimplemented"))
 
 
+@pytest.mark.counterfactual
 def test_a_classifier_logged_without_its_features_is_not_one_artefact(outside) -> None:
     claim = outside.claim("one_fitted_artefact")
     m = dict(claim.measured)
@@ -129,6 +130,7 @@ def test_a_classifier_logged_without_its_features_is_not_one_artefact(outside) -
     assert skew["rows_with_feature_skew"] > 0.9 * SMALL.holdout_rows and skew["flipped_rows"] > 0
 
 
+@pytest.mark.counterfactual
 def test_serving_that_reimplements_the_features_skews_on_served_requests(reimplemented) -> None:
     claim = reimplemented.claim("shipped_pipeline_no_skew")
     m = dict(claim.measured)

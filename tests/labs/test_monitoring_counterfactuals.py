@@ -16,6 +16,8 @@ from labs.monitoring.counterfactuals import QualityAlertOnDrift, load_model_per_
 from labs.monitoring.lab import run
 from tests.labs.test_monitoring import REQUESTS, SMALL
 
+pytestmark = pytest.mark.counterfactual  # make test-counterfactuals
+
 
 @pytest.fixture(scope="module")
 def broken_run(tmp_path_factory: pytest.TempPathFactory) -> Summary:

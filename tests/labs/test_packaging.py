@@ -223,6 +223,7 @@ def shortcuts(tmp_path_factory: pytest.TempPathFactory) -> LabResult:
     return COUNTERFACTUALS.run_with(cf, SMALL, tmp_path_factory.mktemp("packaging-cf"))
 
 
+@pytest.mark.counterfactual
 def test_serving_shortcuts_are_caught_by_counted_work_and_parity(shortcuts: LabResult) -> None:
     # a handler that builds the app inside the function builds it on every call; its warm
     # calls stay far cheaper than the cold one (the imports are done), so only the count

@@ -19,6 +19,8 @@ from labs.scaling.counterfactuals import (
 from labs.scaling.lab import run
 from tests.labs.test_scaling import SMALL
 
+pytestmark = pytest.mark.counterfactual  # make test-counterfactuals
+
 # The broken parts of the claims this lab fixed are independent (workers, edge device, model
 # choice, autoscaler settings, cost model): one run with all of them, on smaller batches.
 BROKEN = (SERIALISED_WORKERS, EDGE_PHONES_HOME, TRAINING_AUC, UNDAMPED_HPA, NAIVE_COSTS)

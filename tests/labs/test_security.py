@@ -188,6 +188,7 @@ def test_hash_locked_install(lab: LabResult) -> None:
         ("lock-without-hashes", "hashes"),
     ],
 )
+@pytest.mark.counterfactual
 def test_the_supply_chain_claim_fails_under_its_counterfactuals(
     counterfactual: str, why: str, tmp_path: Path
 ) -> None:

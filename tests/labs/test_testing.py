@@ -159,6 +159,7 @@ def never_meets_production(tmp_path_factory: pytest.TempPathFactory) -> LabResul
     )
 
 
+@pytest.mark.counterfactual
 def test_a_suite_that_never_meets_production_cannot_tell_the_faults_apart(
     never_meets_production: LabResult,
 ) -> None:

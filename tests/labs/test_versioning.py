@@ -277,6 +277,7 @@ def test_concurrent_writers_get_distinct_versions_and_overwrite_nothing(lab, cli
     assert sorted(int(v.version) for v in all_versions) == [1, 2, 3, 4]
 
 
+@pytest.mark.counterfactual
 def test_registering_without_the_lock_duplicates_the_twins_version(lab, client, tmp_path) -> None:
     # The counterfactual `registry-without-guards`, through the real path: writer processes
     # released at once, each searching and registering without the lock (no compare-and-set).
