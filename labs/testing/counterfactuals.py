@@ -131,7 +131,7 @@ COUNTERFACTUALS = LabCounterfactuals(
         "holdout_rows": 400,
         "hypothesis_examples": 8,
         "noise_seeds": 3,
-        "stress_users": (2, 8),
+        "stress_users": (4, 16),  # 2 users queued the 60 ms defect only sometimes past 100 ms
         "stress_step_seconds": 1.0,
         "ab_simulations": 600,
         "robust_rows": 200,
