@@ -289,31 +289,42 @@ def audit_lab(
         measured[label] = {c.id: dict(c.measured) for c in result.claims}
         echo(f"  {sum(runs[label].values())}/{len(result.claims)} claims hold")
 
-    for i, cf in enumerate(plan):
-        label = AS_IS if cf is None else cf.name
-        run(cf, label, work_dir / ("as-is" if cf is None else cf.name), f"run {i + 1}/{len(plan)}")
+    def label_of(cf: Counterfactual | None) -> str:
+        return AS_IS if cf is None else cf.name
 
-    def unexpected(label: str, cf: Counterfactual | None) -> list[str]:
-        """The claims this run got the unexpected way (all it speaks for, if it crashed)."""
-        if label in crashed:
-            return list(cf.breaks) if cf else ["(every claim)"]
-        if cf is None:
-            return [c for c, held in runs[label].items() if not held]
-        return [c for c in cf.breaks if runs[label].get(c, True)]
+    def folder_of(cf: Counterfactual | None) -> Path:
+        return work_dir / ("as-is" if cf is None else cf.name)
+
+    def missed(label: str, claim: str) -> bool:
+        """Whether the (first) run ``label`` went the unexpected way for ``claim``: it crashed,
+        the claim failed as is, or it held under a counterfactual naming it."""
+        if label not in runs:
+            return True
+        held = runs[label].get(claim)
+        return not held if label == AS_IS else held is not False
+
+    for i, cf in enumerate(plan):
+        run(cf, label_of(cf), folder_of(cf), f"run {i + 1}/{len(plan)}")
+
+    def spoken_for(cf: Counterfactual | None) -> list[str]:
+        """The claims a run decides: all of them as is, the ones it names under a counterfactual."""
+        if cf is not None:
+            return list(cf.breaks)
+        return list(runs.get(AS_IS, {})) or ["(every claim)"]  # a crash as is: all of them
 
     notes: list[str] = []
-    again = [(cf, unexpected(AS_IS if cf is None else cf.name, cf)) for cf in plan]
-    again = [(cf, claims) for cf, claims in again if claims]
-    for i, (cf, claims) in enumerate(again):
-        label = AS_IS if cf is None else cf.name
+    again = [cf for cf in plan if any(missed(label_of(cf), c) for c in spoken_for(cf))]
+    for i, cf in enumerate(again):
+        label = label_of(cf)
         if label in crashed:
             notes.append(f"{label}: crashed on the first run: {crashed[label]}")
         else:
             what = "failed as is" if cf is None else "held under it"
-            for c in claims:
-                nums = _numbers(measured[label][c])
-                notes.append(f"{label}: {c} {what} on the first run: {nums}")
-        out = work_dir / (("as-is" if cf is None else cf.name) + "-second-run")
+            for c in spoken_for(cf):
+                if missed(label, c) and c in measured[label]:
+                    nums = _numbers(measured[label][c])
+                    notes.append(f"{label}: {c} {what} on the first run: {nums}")
+        out = folder_of(cf).with_name(folder_of(cf).name + "-second-run")
         run(cf, label + SECOND, out, f"second run {i + 1}/{len(again)}")
 
     def second(label: str) -> bool:
@@ -321,19 +332,11 @@ def audit_lab(
 
     def deciding(label: str, claim: str) -> str:
         """The run that decides ``claim``: the second one where the first went unexpectedly."""
-        if not second(label):
-            return label
-        first = runs.get(label)
-        if first is None:  # crashed
-            return label + SECOND
-        unexpected_first = (
-            (not first.get(claim, False)) if label == AS_IS else first.get(claim, True)
-        )
-        return label + SECOND if unexpected_first else label
+        return label + SECOND if second(label) and missed(label, claim) else label
 
     errors = [
         f"{label}: crashed: {crashed[label]}"
-        for label in (AS_IS if cf is None else cf.name for cf in plan)
+        for label in map(label_of, plan)
         if label in crashed and (not second(label) or label + SECOND in crashed)
     ]
     as_is = runs.get(AS_IS + SECOND) or runs.get(AS_IS)
