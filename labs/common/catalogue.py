@@ -34,9 +34,6 @@ class Topic:
     group: Group
     status: Status = "planned"
     lab: bool = True
-    # Its measurements need every core to themselves (a speed-up from a second worker): a
-    # claims audit that runs labs side by side runs this one alone.
-    whole_machine: bool = False
 
     @property
     def make_target(self) -> str:
@@ -172,7 +169,6 @@ TOPICS: tuple[Topic, ...] = (
         "in the cloud when models are large or change often.",
         "cloud",
         "ready",
-        whole_machine=True,
     ),
     Topic(
         "availability",

@@ -2,19 +2,15 @@
 
 Each lab audits itself in its own process (``python -m labs.<topic> --audit --json …``, see
 :mod:`labs.common.counterfactuals`): it runs once as it is on small parameters and once under
-each counterfactual, in a throw-away folder and MLflow store of its own, so two labs can run
-side by side: the audit runs two at a time on two cores or more (each lab's measurements are
-single-core, as in ``make test``, where two labs' fixtures run on two workers), except a lab
-that needs the whole machine (scaling's second worker), which runs alone. A timing claim that
-still misses once is run again (:func:`labs.common.counterfactuals.audit_lab`). The lines are
-printed as each lab finishes; the end prints ``N/N claims fail under a counterfactual`` and writes
+each counterfactual, in a throw-away folder and MLflow store. Labs run one after another, for
+the reason ``make labs`` gives (two cores, timing claims). The lines are printed as each lab
+finishes; the end prints ``N/N claims fail under a counterfactual`` and writes
 ``reports/audit/claims.json``, which the evidence index reads.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,11 +37,9 @@ def run_audit(
     *,
     command: Callable[[Topic, Path], list[str]] = audit_command,
     console: object | None = None,
-    lanes: int | None = None,
 ) -> int:
-    """Audit the labs, ``lanes`` at a time (default: two on two cores or more); print the lines,
-    write ``reports/audit/claims.json``; 0 only if every claim of every lab holds as it is and
-    fails under its counterfactuals."""
+    """Audit each lab in turn; print the lines, write ``reports/audit/claims.json``; 0 only if
+    every claim of every lab holds as it is and fails under its counterfactuals."""
     from rich.console import Console
 
     from labs.index.runner import run_labs
@@ -64,7 +58,6 @@ def run_audit(
         console=out,
         log_name=Path("audit") / "{topic}.log",
         describe=lambda run: "audited" if run.ok else f"audit failed (exit {run.returncode})",
-        lanes=lanes if lanes is not None else min(2, os.cpu_count() or 1),
     )
     audits, missing = [], []
     for run in runs:

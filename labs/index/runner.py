@@ -14,10 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,19 +59,14 @@ def run_labs(
     console: object | None = None,
     log_name: Path = Path("{topic}") / "run.log",
     describe: Callable[[LabRun], str] = lambda run: run.outcome,
-    lanes: int = 1,
 ) -> list[LabRun]:
-    """Run each lab with a progress display; keep going past failures. The runs are returned in
-    the order of ``topics``.
+    """Run each lab in turn with a progress display; keep going past failures.
 
     Each run's output goes to ``reports/<log_name>`` (``{topic}`` is the lab); ``describe``
-    words how a run ended on its progress line. With ``lanes`` > 1, up to that many labs run
-    side by side (each in its own process group), except a lab that needs the whole machine
-    (:attr:`Topic.whole_machine`): it runs with nothing beside it, after the others.
+    words how a run ended on its progress line.
 
-    Ctrl-C stops the running labs (each stops what it started) and the remaining ones are
-    skipped; :class:`KeyboardInterrupt` propagates after their process groups are gone. A lab
-    that exits 130 (interrupted from elsewhere) stops the run the same way.
+    Ctrl-C stops the running lab (it stops what it started) and the remaining ones are skipped;
+    :class:`KeyboardInterrupt` propagates after the lab's process group is gone.
     """
     from rich.console import Console
     from rich.progress import (
@@ -87,10 +80,7 @@ def run_labs(
 
     root = root or project_root()
     out = console if isinstance(console, Console) else Console(highlight=False)
-    done: dict[str, LabRun] = {}
-    running: dict[str, subprocess.Popen] = {}
-    lock = threading.Lock()
-    stopping = threading.Event()  # set on Ctrl-C: no lab starts after it
+    runs: list[LabRun] = []
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -100,97 +90,41 @@ def run_labs(
     )
     with Progress(*columns, console=out, transient=True) as progress:
         overall = progress.add_task("labs", total=len(topics))
-
-        def show() -> None:
-            names = " + ".join(running) or "…"
-            progress.update(overall, description=f"lab {names}")
-
-        def one(topic: Topic) -> LabRun | None:
+        for topic in topics:
+            progress.update(overall, description=f"lab {topic.id}")
             log = root / "reports" / str(log_name).format(topic=topic.id)
             log.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            with log.open("w") as sink, lock:
-                if stopping.is_set():
-                    return None
-                process = subprocess.Popen(
-                    command(topic),
-                    cwd=root,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C reaches only us; we pass it on
-                )
-                running[topic.id] = process
-                show()
-            returncode = process.wait()
+            returncode = _run_one(command(topic), log, root)
             lab = LabRun(topic.id, returncode, round(time.perf_counter() - started, 1), log)
-            with lock:
-                del running[topic.id]
-                done[topic.id] = lab
-                progress.advance(overall)
-                show()
-                mark = "[green]✓[/]" if lab.ok else "[red]✗[/]"
-                out.print(f"{mark} {topic.id:<16} {lab.duration_s:6.1f} s  {describe(lab)}")
-            return lab
-
-        shared = [t for t in topics if lanes == 1 or not t.whole_machine]
-        alone = [t for t in topics if t not in shared]
-        for batch, width in ((shared, max(1, lanes)), (alone, 1)):
-            _run_batch(batch, width, one, stop=lambda: _interrupt(running, lock, stopping))
-    return [done[t.id] for t in topics]
+            runs.append(lab)
+            progress.advance(overall)
+            mark = "[green]✓[/]" if lab.ok else "[red]✗[/]"
+            out.print(f"{mark} {topic.id:<16} {lab.duration_s:6.1f} s  {describe(lab)}")
+            if lab.returncode == 130:
+                raise KeyboardInterrupt
+    return runs
 
 
-def _run_batch(
-    topics: Sequence[Topic],
-    width: int,
-    one: Callable[[Topic], LabRun | None],
-    stop: Callable[[], None],
-) -> None:
-    """Run ``one`` for each topic, ``width`` at a time. On Ctrl-C (or a lab that exits 130),
-    the labs not started are dropped, ``stop`` stops the running ones, and
-    :class:`KeyboardInterrupt` propagates."""
-    if width == 1:
+def _run_one(cmd: list[str], log: Path, root: Path) -> int:
+    """Run one lab with its output in ``log``; its own process group, stopped on Ctrl-C."""
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            cmd, cwd=root, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            for topic in topics:
-                lab = one(topic)
-                if lab is None or lab.returncode == 130:
-                    raise KeyboardInterrupt
-        except BaseException:
-            stop()
+            return process.wait()
+        except KeyboardInterrupt:
+            # The lab runs in its own session, so the terminal's Ctrl-C reached only us. Pass it
+            # on (a lab stops what it started on Ctrl-C), then stop whatever is left of its group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+            stop_process_group(process)
             raise
-        return
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        pending = {pool.submit(one, t) for t in topics}
-        try:
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                if any(getattr(f.result(), "returncode", 130) == 130 for f in finished):
-                    raise KeyboardInterrupt
-        except BaseException:
-            for future in pending:
-                future.cancel()  # the ones not started yet
-            stop()  # the running ones, before the pool waits for their threads
-            raise
-
-
-def _interrupt(
-    running: dict[str, subprocess.Popen], lock: threading.Lock, stopping: threading.Event
-) -> None:
-    """Let no lab start any more, pass Ctrl-C on to every running one, give them
-    ``INTERRUPT_GRACE_S`` to stop what they started, then stop whatever is left of their
-    process groups."""
-    with lock:
-        stopping.set()
-        processes = list(running.values())
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-    deadline = time.monotonic() + INTERRUPT_GRACE_S
-    for process in processes:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        stop_process_group(process)
 
 
 def report(runs: Sequence[LabRun], total_s: float, console: object | None = None) -> int:
