@@ -68,6 +68,9 @@ class LabCounterfactuals:
 
     ``audit_params`` are the small, fast parameter overrides the audit runs on (applied to the
     lab's ``params.yaml`` section); the audit's first run shows every claim holding on them.
+    ``claim_params`` are the longer measurements only some claims need to be decided (claim
+    id → overrides on top of ``audit_params``): a run gets them only when it decides that
+    claim — the run as it is decides every claim, a counterfactual's run the ones it names.
     """
 
     topic: str
@@ -76,6 +79,7 @@ class LabCounterfactuals:
     run: Callable[..., LabResult]
     counterfactuals: tuple[Counterfactual, ...]
     audit_params: Mapping[str, Any] = field(default_factory=dict)
+    claim_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counterfactuals", tuple(self.counterfactuals))
@@ -83,12 +87,22 @@ class LabCounterfactuals:
         if len(set(names)) != len(names):
             raise ValueError(f"lab {self.topic}: counterfactual names repeat: {names}")
         fields = {f.name for f in dataclasses.fields(self.params_cls)}
-        for where, keys in [("audit_params", self.audit_params)] + [
-            (f"counterfactual {c.name}", c.params) for c in self.counterfactuals
+        for where, keys in [
+            ("audit_params", self.audit_params),
+            *((f"counterfactual {c.name}", c.params) for c in self.counterfactuals),
+            *((f"claim_params[{claim}]", p) for claim, p in self.claim_params.items()),
         ]:
             unknown = sorted(set(keys) - fields)
             if unknown:
                 raise ValueError(f"lab {self.topic}: {where} sets unknown parameters {unknown}")
+        chosen: dict[str, Any] = {}
+        for claim, overrides in self.claim_params.items():
+            for key, value in overrides.items():
+                if chosen.setdefault(key, value) != value:
+                    raise ValueError(
+                        f"lab {self.topic}: claim_params set {key} to {chosen[key]!r} and, for "
+                        f"{claim}, {value!r}: one value per parameter"
+                    )
 
     def get(self, name: str) -> Counterfactual:
         for c in self.counterfactuals:
@@ -102,6 +116,14 @@ class LabCounterfactuals:
     def small(self, params: Any) -> Any:
         """``params`` with the audit's small settings."""
         return dataclasses.replace(params, **self.audit_params)
+
+    def deciding(self, params: Any, claims: tuple[str, ...] | None) -> Any:
+        """``params`` with the longer measurements of the ``claims`` a run decides (None: all)."""
+        overrides: dict[str, Any] = {}
+        for claim, settings in self.claim_params.items():
+            if claims is None or claim in claims:
+                overrides |= settings
+        return dataclasses.replace(params, **overrides) if overrides else params
 
     def run_with(
         self,
@@ -259,7 +281,8 @@ def audit_lab(
     echo: Callable[[str], None] = lambda _: None,
 ) -> LabAudit:
     """Run the lab on ``params`` (already small) as it is, then under each counterfactual, each
-    in its own folder under ``work_dir``; return a verdict per claim.
+    in its own folder under ``work_dir``; return a verdict per claim. Each run gets the longer
+    measurements (``spec.claim_params``) of the claims it decides, and only those.
 
     A run that raises is recorded as an error (its traceback's last line) and its declared
     claims count as not broken: a crash is not evidence that a claim can fail. A run that went
@@ -277,8 +300,9 @@ def audit_lab(
     def run(cf: Counterfactual | None, label: str, out: Path, step: str) -> None:
         title = AS_IS if cf is None else cf.title
         echo(f"{step}: {title}{SECOND if label.endswith(SECOND) else ''}")
+        decides = None if cf is None else cf.breaks
         try:
-            result = spec.run_with(cf, params, out, echo=lambda _: None)
+            result = spec.run_with(cf, spec.deciding(params, decides), out, echo=lambda _: None)
         except KeyboardInterrupt:
             raise
         except BaseException as err:  # noqa: BLE001 — any crash is recorded, the audit goes on
@@ -348,6 +372,9 @@ def audit_lab(
         unknown = sorted(set(cf.breaks) - set(ids))
         if ids and unknown:
             errors.append(f"{cf.name}: names claims the lab does not make: {unknown}")
+    unknown = sorted(set(spec.claim_params) - set(ids))
+    if ids and unknown:
+        errors.append(f"claim_params name claims the lab does not make: {unknown}")
     claims = []
     for claim in ids:
         declared = tuple(c.name for c in spec.counterfactuals if claim in c.breaks)

@@ -212,6 +212,37 @@ def test_counterfactuals_are_checked_when_declared() -> None:
         Counterfactual("x", "x", ("a",), "...")
     with pytest.raises(UnknownCounterfactual, match="it has: detector-never-fires"):
         spec(NEVER).get("nope")
+    with pytest.raises(ValueError, match=r"claim_params\[a\] sets unknown parameters \['rws'\]"):
+        LabCounterfactuals(
+            "toy", "toy", ToyParams, toy_run, (NEVER,), claim_params={"a": {"rws": 1}}
+        )
+    with pytest.raises(ValueError, match="set rows to 100 and, for b, 200: one value"):
+        LabCounterfactuals("toy", "toy", ToyParams, toy_run, (NEVER,),
+                           claim_params={"a": {"rows": 100}, "b": {"rows": 200}})  # fmt: skip
+
+
+def test_a_run_gets_the_longer_measurements_of_the_claims_it_decides_only(tmp_path: Path) -> None:
+    rows: dict[str, int] = {}
+
+    def recording(p: ToyParams, out_dir: Path, echo=print, **components) -> LabResult:
+        rows[out_dir.name] = p.rows
+        return toy_run(p, out_dir, echo, **components)
+
+    s = LabCounterfactuals(
+        "toy", "toy", ToyParams, recording, (NEVER, LOOSE), {"rows": 300},
+        claim_params={"few_false_alarms": {"rows": 2000}},
+    )  # fmt: skip
+    audit = audit_lab(s, s.small(ToyParams()), tmp_path)
+    # as is: every claim decided, so the long measurement; the counterfactual that breaks
+    # few_false_alarms gets it too; the one that breaks only catches_shift stays short
+    assert rows == {"as-is": 2000, "detector-never-fires": 300, "threshold-too-low": 2000}
+    assert not audit.errors and not audit.notes
+    assert verdicts(audit)["catches_shift"] == verdicts(audit)["few_false_alarms"] == FAILS
+    unknown = LabCounterfactuals("toy", "toy", ToyParams, toy_run, (NEVER, LOOSE),
+                                 claim_params={"no_such_claim": {"rows": 2000}})  # fmt: skip
+    assert audit_lab(unknown, ToyParams(), tmp_path / "u").errors == [
+        "claim_params name claims the lab does not make: ['no_such_claim']"
+    ]
 
 
 @pytest.fixture
