@@ -36,7 +36,7 @@ endif
 CYAN := $(shell test -t 1 && printf '\033[36m')
 RESET := $(shell test -t 1 && printf '\033[0m')
 
-.PHONY: help setup lock test test-counterfactuals test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
+.PHONY: help setup lock test test-counterfactuals test-katas test-integration test-matrix lint format bench mlflow-ui repro clean prefect-up prefect-down \
 	stack-up stack-down stack-status
 
 help: ## Show this menu
@@ -104,11 +104,14 @@ format: $(VENV_STAMP) ## ruff: fix what can be fixed and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## Lint, then the test suite, offline (whole-lab counterfactual reruns: make test-counterfactuals; the team stack: make test-integration)
-	$(BIN)/pytest -m "not stack and not counterfactual"
+test: setup lint ## Lint, then the test suite, offline (whole-lab counterfactual reruns: make test-counterfactuals; kata checkers: make test-katas; the team stack: make test-integration)
+	$(BIN)/pytest -m "not stack and not counterfactual and not kata"
 
 test-counterfactuals: setup ## Each lab rerun with a broken part: its claim fails, and the numbers say why (~2-3 min)
 	$(BIN)/pytest -m counterfactual
+
+test-katas: setup ## Each kata's checker proven honest: its start and wrong fixes fail, its solution passes (four lab runs per kata)
+	$(BIN)/pytest -m kata
 
 test-integration: setup ## The team stack end to end (1.5-2.5 min): labs and flows on PostgreSQL-backed MLflow and Prefect, then stack-down
 	$(BIN)/pytest -n0 -m stack
@@ -192,6 +195,23 @@ stack-status: ## What of the team stack runs and answers (python -m pipelines.st
 	@$(BIN)/python -m pipelines.stack status
 
 REPORT_PORT ?= 8000
+.PHONY: kata kata-check kata-hint kata-solution kata-reset
+
+kata: setup ## Katas: the list (make kata), or start one (make kata K=<id>): an incident, one file to repair
+	@$(BIN)/python -m labs.learning.katas.cli $(if $(K),start $(K),list)
+
+kata-check: setup ## Check your kata file through the lab, on a fresh seed (✓/✗ with the numbers)
+	@$(BIN)/python -m labs.learning.katas.cli check $(K)
+
+kata-hint: setup ## The next of the kata's three hints
+	@$(BIN)/python -m labs.learning.katas.cli hint $(K)
+
+kata-solution: setup ## The reference solution as a diff against your file, after a first check (APPLY=1 writes it)
+	@$(BIN)/python -m labs.learning.katas.cli solution $(K) $(if $(APPLY),--apply)
+
+kata-reset: setup ## Your kata file back at the start (yours is kept as <file>.before-reset)
+	@$(BIN)/python -m labs.learning.katas.cli reset $(K)
+
 .PHONY: labs index report-serve claims-audit
 
 labs: setup ## Run every ready lab (progress, time per lab, failures listed at the end), then build the evidence index

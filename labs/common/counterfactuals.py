@@ -261,7 +261,7 @@ AS_IS = "(as is)"
 SECOND = " (second run)"
 
 
-def _numbers(measured: Mapping[str, Any], limit: int = 6) -> str:
+def numbers_line(measured: Mapping[str, Any], limit: int = 6) -> str:
     """A claim's measured numbers, short enough for one line of the audit."""
     items = []
     for key, value in list(measured.items())[:limit]:
@@ -346,7 +346,7 @@ def audit_lab(
             what = "failed as is" if cf is None else "held under it"
             for c in spoken_for(cf):
                 if missed(label, c) and c in measured[label]:
-                    nums = _numbers(measured[label][c])
+                    nums = numbers_line(measured[label][c])
                     notes.append(f"{label}: {c} {what} on the first run: {nums}")
         out = folder_of(cf).with_name(folder_of(cf).name + "-second-run")
         run(cf, label + SECOND, out, f"second run {i + 1}/{len(again)}")
@@ -384,11 +384,11 @@ def audit_lab(
         rerun = tuple(label for label, run_label in by.items() if run_label != label)
         claims.append(ClaimAudit(spec.topic, claim, declared, holds, survived, rerun))
         if not holds and claim in measured.get(by[AS_IS], {}):
-            nums = _numbers(measured[by[AS_IS]][claim])
+            nums = numbers_line(measured[by[AS_IS]][claim])
             notes.append(f"{by[AS_IS]}: {claim} failed as is: {nums}")
         for n in survived:
             if claim in measured.get(by[n], {}):
-                notes.append(f"{by[n]}: {claim} held: {_numbers(measured[by[n]][claim])}")
+                notes.append(f"{by[n]}: {claim} held: {numbers_line(measured[by[n]][claim])}")
     return LabAudit(
         lab=spec.topic,
         claims=claims,

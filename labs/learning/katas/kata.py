@@ -1,0 +1,203 @@
+"""A kata, the learner's file, and the checker that runs it through the lab's measurement path."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import secrets
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labs.common.errors import Refusal
+
+FILES = Path(__file__).parent / "files"  # each kata's start.py, solution.py, wrong_*.py
+
+
+class KataError(Refusal):
+    """A kata command refused: an unknown kata, a check of edits outside the kata's file, a
+    solution asked for before a first check. The message is one readable line."""
+
+
+class LearnerFileError(KataError):
+    """The learner's file cannot be used as it is: one readable line, with its line number."""
+
+
+@dataclass(frozen=True)
+class Kata:
+    """One break-and-fix exercise built from a lab's counterfactual.
+
+    The learner edits ``file`` (a copy of ``files/<id>/start.py``); the checker calls the lab's
+    ``run()`` with ``function`` from it as the keyword ``component``, on the lab's audit
+    parameters (plus ``params``) with the ``seed_fields`` drawn at check time, and reads the
+    lab's ``checks`` claims. ``wrong_fixes`` name ``files/<id>/wrong_<name>.py``: plausible
+    repairs that must fail the checker (``make test`` proves they do).
+    """
+
+    id: str
+    topic: str
+    difficulty: str
+    title: str
+    scenario: str
+    file: str
+    function: str
+    component: str
+    counterfactual: str
+    checks: tuple[str, ...]
+    hints: tuple[str, str, str]
+    wrong_fixes: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed_fields: tuple[str, ...] = ("seed",)
+
+    @property
+    def folder(self) -> Path:
+        return FILES / self.id.replace("-", "_")
+
+    def source(self, name: str) -> str:
+        """The text of ``start``, ``solution`` or ``wrong_<name>`` for this kata."""
+        return (self.folder / f"{name}.py").read_text()
+
+    def spec(self) -> Any:
+        """The lab's counterfactuals (its runner, parameters and audit settings)."""
+        module = importlib.import_module(f"labs.{self.topic}.counterfactuals")
+        return module.COUNTERFACTUALS
+
+    def question(self) -> str:
+        from labs.common.catalogue import topic
+
+        return topic(self.topic).question
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: the lab's claim, whether it held with the learner's part, its numbers."""
+
+    claim: str
+    statement: str
+    passed: bool
+    measured: Mapping[str, Any]
+
+
+@contextlib.contextmanager
+def learner_function(
+    path: Path, name: str, like: Callable[..., Any]
+) -> Iterator[Callable[..., Any]]:
+    """``name`` from the learner's file at ``path``, with the parameters of ``like``.
+
+    The file is imported as a module named after it, with its folder first on ``sys.path``
+    while the block runs, so a lab can hand the function to its sidecar process (pickled by
+    reference, imported there the same way); both are undone on exit.
+
+    Raises :class:`LearnerFileError` with one line (and the line number) for a syntax error,
+    an exception while the file is executed, a missing function or a changed signature.
+    """
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise LearnerFileError(f"{path}: cannot read it ({err.strerror})") from None
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as err:
+        raise LearnerFileError(f"{path.name} line {err.lineno}: syntax error: {err.msg}") from None
+    folder, module_name = str(path.parent.resolve()), path.stem
+    saved = sys.modules.pop(module_name, None)
+    sys.path.insert(0, folder)
+    importlib.invalidate_caches()
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, path.resolve())
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # noqa: BLE001 — any error in their file is theirs to read
+            raise LearnerFileError(_where(path, err, "while loading it")) from None
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise LearnerFileError(f"{path.name}: no function {name}() (the lab calls it)")
+        want = list(inspect.signature(like).parameters)
+        have = list(inspect.signature(fn).parameters)
+        if have != want:
+            raise LearnerFileError(
+                f"{path.name}: {name}({', '.join(have)}) — the lab calls {name}({', '.join(want)})"
+            )
+        yield fn
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+        sys.modules.pop(module_name, None)
+        if saved is not None:
+            sys.modules[module_name] = saved
+
+
+def _where(path: Path, err: BaseException, when: str) -> str:
+    """One line: the error, and the last line of the learner's file it went through."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)]
+    line = f" line {frames[-1].lineno}" if frames else ""
+    last = traceback.format_exception_only(type(err), err)[-1].strip()
+    return f"{path.name}{line}: {last} ({when})"
+
+
+def check_params(kata: Kata, seed: int) -> Any:
+    """The lab's audit parameters with the long measurements of the kata's checks, the kata's
+    own settings, and ``seed`` in every seed field — never ``params.yaml``."""
+    spec = kata.spec()
+    params = spec.deciding(spec.small(spec.params_cls()), kata.checks)
+    seeds = {name: seed + i for i, name in enumerate(kata.seed_fields)}
+    return dataclasses.replace(params, **kata.params, **seeds)
+
+
+def draw_seed() -> int:
+    """A seed the learner has never seen (the labs' own examples use small ones)."""
+    return 1000 + secrets.randbelow(1_000_000)
+
+
+def run_check(
+    kata: Kata,
+    fn: Callable[..., Any],
+    seed: int,
+    learner_file: Path | None = None,
+    echo: Callable[[str], None] = lambda _: None,
+) -> list[CheckResult]:
+    """Run the kata's lab with ``fn`` in place of its component, on ``seed``; the kata's checks.
+
+    The lab's MLflow runs go to a throw-away store. An exception raised through the learner's
+    file is a :class:`LearnerFileError` naming its line.
+    """
+    import os
+
+    spec = kata.spec()
+    params = check_params(kata, seed)
+    with tempfile.TemporaryDirectory(prefix=f"kata-{kata.id}-") as tmp:
+        saved = os.environ.get("MLFLOW_TRACKING_URI")
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        try:
+            result = spec.run(params, Path(tmp) / "run", echo=echo, **{kata.component: fn})
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:
+            path = learner_file or Path(inspect.getsourcefile(fn) or "?")
+            frames = traceback.extract_tb(err.__traceback__)
+            if any(f.filename == str(path) for f in frames):
+                raise LearnerFileError(_where(path, err, "when the lab called it")) from None
+            last = traceback.format_exception_only(type(err), err)[-1].strip()
+            raise LearnerFileError(
+                f"{path.name}: the lab failed with your {kata.function}() in place: {last}"
+            ) from None
+        finally:
+            if saved is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = saved
+    claims = {c.id: c for c in result.claims}
+    return [
+        CheckResult(c, claims[c].statement, bool(claims[c].passed), dict(claims[c].measured))
+        for c in kata.checks
+    ]
