@@ -165,7 +165,10 @@ def loses_nothing(frame: pd.DataFrame, split: BatchSplit) -> dict[str, int]:
 
 
 def probabilities(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The churn probability of each row; none for a batch the gate quarantined whole."""
     x = frame[list(FEATURES)]
+    if x.empty:  # scikit-learn refuses 0 rows; nothing passed the gate, nothing is scored
+        return np.empty(0)
     return model.predict_proba(x)[:, 1]
 
 

@@ -26,6 +26,7 @@ from labs.data_quality.steps import (
     hotfix_units,
     loses_nothing,
     plant_problems,
+    probabilities,
     reference_medians,
     unit_change,
     with_ids,
@@ -237,3 +238,14 @@ def test_params_are_checked() -> None:
         replace(SMALL, hotfix_day=1)
     with pytest.raises(ValueError, match="unit_factors"):
         replace(SMALL, unit_factors=(1.0,))
+
+
+def test_a_batch_quarantined_whole_is_scored_as_nothing_not_a_crash() -> None:
+    """A hotfix that leaves every row out of range (a wrong factor) gives the gate nothing to
+    pass: no probabilities, and the hotfix claim fails on its numbers (it crashed the lab)."""
+    from labs.common.model import TrainParams, train_model
+
+    train = make_churn_data(300, seed=5)
+    model = train_model(train, TrainParams(seed=5))
+    assert probabilities(model, train.iloc[:0]).shape == (0,)
+    assert probabilities(model, train.iloc[:3]).shape == (3,)

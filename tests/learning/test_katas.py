@@ -47,7 +47,9 @@ def real_component(k: Kata):
 
 
 @pytest.mark.parametrize("k", KATAS, ids=lambda k: k.id)
-def test_each_kata_names_a_real_counterfactual_component_and_claims(k: Kata) -> None:
+def test_each_kata_names_a_real_counterfactual_component_and_claims(
+    k: Kata, repo_root: Path
+) -> None:
     spec = k.spec()
     cf = spec.get(k.counterfactual)  # raises if the lab has no such counterfactual
     assert k.component in cf.components  # the kata hands the learner the part it breaks
@@ -60,6 +62,8 @@ def test_each_kata_names_a_real_counterfactual_component_and_claims(k: Kata) -> 
         assert f"def {k.function}(" in k.source(name), name
     # the scenario tells the incident, never the fault's name
     assert k.counterfactual.replace("-", " ") not in k.scenario.lower()
+    # and the lab's README sends its learners there
+    assert f"make kata K={k.id}" in (repo_root / "labs" / k.topic / "README.md").read_text()
 
 
 @pytest.mark.kata

@@ -144,7 +144,8 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
         print(f"Checking {_shown(path)} through the {k.topic} lab on a fresh seed ({seed}) …",
               flush=True)  # fmt: skip
         started = time.perf_counter()
-        results = run_check(k, fn, seed, learner_file=path)
+        store = f"sqlite:///{workspace(root) / 'mlflow.db'}"  # the katas' runs, kept apart
+        results = run_check(k, fn, seed, learner_file=path, tracking_uri=store)
     for r in results:
         mark = "✓" if r.passed else "✗"
         print(f"  {mark} {r.claim}: {r.statement}")

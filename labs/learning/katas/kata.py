@@ -55,6 +55,8 @@ class Kata:
     wrong_fixes: tuple[str, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
     seed_fields: tuple[str, ...] = ("seed",)
+    # settings drawn at check time too (by the seed), so a fix tuned to the story's numbers fails
+    draws: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -122,8 +124,7 @@ def learner_function(
         fn = getattr(module, name, None)
         if not callable(fn):
             raise LearnerFileError(f"{path.name}: no function {name}() (the lab calls it)")
-        want = list(inspect.signature(like).parameters)
-        have = list(inspect.signature(fn).parameters)
+        want, have = _required(like), _required(fn)
         if have != want:
             raise LearnerFileError(
                 f"{path.name}: {name}({', '.join(have)}) — the lab calls {name}({', '.join(want)})"
@@ -137,6 +138,12 @@ def learner_function(
             sys.modules[module_name] = saved
 
 
+def _required(fn: Callable[..., Any]) -> list[str]:
+    """The parameters a call must fill (the lab passes these; others may have defaults)."""
+    empty = inspect.Parameter.empty
+    return [p.name for p in inspect.signature(fn).parameters.values() if p.default is empty]
+
+
 def _where(path: Path, err: BaseException, when: str) -> str:
     """One line: the error, and the last line of the learner's file it went through."""
     frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)]
@@ -147,11 +154,12 @@ def _where(path: Path, err: BaseException, when: str) -> str:
 
 def check_params(kata: Kata, seed: int) -> Any:
     """The lab's audit parameters with the long measurements of the kata's checks, the kata's
-    own settings, and ``seed`` in every seed field — never ``params.yaml``."""
+    own settings and draws, and ``seed`` in every seed field — never ``params.yaml``."""
     spec = kata.spec()
     params = spec.deciding(spec.small(spec.params_cls()), kata.checks)
     seeds = {name: seed + i for i, name in enumerate(kata.seed_fields)}
-    return dataclasses.replace(params, **kata.params, **seeds)
+    drawn = {name: values[seed % len(values)] for name, values in kata.draws.items()}
+    return dataclasses.replace(params, **{**kata.params, **drawn}, **seeds)
 
 
 def draw_seed() -> int:
@@ -165,33 +173,37 @@ def run_check(
     seed: int,
     learner_file: Path | None = None,
     echo: Callable[[str], None] = lambda _: None,
+    tracking_uri: str | None = None,
 ) -> list[CheckResult]:
     """Run the kata's lab with ``fn`` in place of its component, on ``seed``; the kata's checks.
 
-    The lab's MLflow runs go to a throw-away store. An exception raised through the learner's
-    file is a :class:`LearnerFileError` naming its line.
+    The lab's MLflow runs go to ``tracking_uri`` if given (else wherever MLflow is pointed).
+    An exception raised through the learner's file is a :class:`LearnerFileError` naming its
+    line; one raised elsewhere names the lab's error.
     """
     import os
 
     spec = kata.spec()
     params = check_params(kata, seed)
-    with tempfile.TemporaryDirectory(prefix=f"kata-{kata.id}-") as tmp:
-        saved = os.environ.get("MLFLOW_TRACKING_URI")
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
-        try:
-            result = spec.run(params, Path(tmp) / "run", echo=echo, **{kata.component: fn})
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:
-            path = learner_file or Path(inspect.getsourcefile(fn) or "?")
-            frames = traceback.extract_tb(err.__traceback__)
-            if any(f.filename == str(path) for f in frames):
-                raise LearnerFileError(_where(path, err, "when the lab called it")) from None
-            last = traceback.format_exception_only(type(err), err)[-1].strip()
-            raise LearnerFileError(
-                f"{path.name}: the lab failed with your {kata.function}() in place: {last}"
-            ) from None
-        finally:
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    if tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"kata-{kata.id}-") as tmp:
+            result = spec.run(params, Path(tmp), echo=echo, **{kata.component: fn})
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:
+        path = learner_file or Path(inspect.getsourcefile(fn) or "?")
+        frames = traceback.extract_tb(err.__traceback__)
+        if any(f.filename == str(path) for f in frames):
+            raise LearnerFileError(_where(path, err, "when the lab called it")) from None
+        last = traceback.format_exception_only(type(err), err)[-1].strip()
+        raise LearnerFileError(
+            f"{path.name}: the lab failed with your {kata.function}() in place: {last}"
+        ) from None
+    finally:
+        if tracking_uri:
             if saved is None:
                 os.environ.pop("MLFLOW_TRACKING_URI", None)
             else:

@@ -1,0 +1,9 @@
+"""The global feature importance shown on the model card: one number per column, from the SHAP
+values of many customers (``values``: one row per customer, one column per feature)."""
+
+import numpy as np
+
+
+def global_importance(values: np.ndarray) -> np.ndarray:
+    """How much each column drives the model's predictions overall."""
+    return values.mean(axis=0)

@@ -1,0 +1,17 @@
+"""Training rows for the churn model: each customer's ``support_calls`` as of their decision
+date, from the call log (one row per call: customer, call time).
+
+``rows`` has one row per customer with their decision date; returns ``rows`` with the
+``support_calls`` column filled in.
+"""
+
+import pandas as pd
+
+from labs.features.events import asof_join
+
+
+def training_rows(rows: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    # Point in time: only the calls logged strictly BEFORE the decision date — what production
+    # could know when it scored the customer. The nearest call may be the cancellation call
+    # made after it: a feature from the future, which makes the model look better than it is.
+    return asof_join(rows, log, direction="backward")
