@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from labs.common.entry import quiet_libraries
 from labs.common.paths import project_root
 from labs.learning.katas.catalogue import KATAS, kata
 from labs.learning.katas.kata import (
@@ -95,16 +96,13 @@ def outside_edits(root: Path | None = None) -> list[str]:
 
 
 def cmd_list(root: Path | None = None) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     progress = read_progress(root)
-    table = Table(title=f"{len(KATAS)} katas — make kata K=<id> to start one", title_justify="left")
-    for column in ("id", "topic", "level", "status", "the interview question"):
-        table.add_column(column, overflow="fold")
+    width = max(len(k.id) for k in KATAS) + 2
+    print(f"{len(KATAS)} katas — make kata K=<id> to start one\n")
+    print(f"  {'id':<{width}}{'topic':<16}{'level':<8}status")
     for k in KATAS:
-        table.add_row(k.id, k.topic, k.difficulty, status(k, progress), k.question())
-    Console(highlight=False).print(table)
+        print(f"  {k.id:<{width}}{k.topic:<16}{k.difficulty:<8}{status(k, progress)}")
+        print(f"      {k.title} — {k.question()}")
     return EXIT_OK
 
 
@@ -145,7 +143,8 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
               flush=True)  # fmt: skip
         started = time.perf_counter()
         store = f"sqlite:///{workspace(root) / 'mlflow.db'}"  # the katas' runs, kept apart
-        results = run_check(k, fn, seed, learner_file=path, tracking_uri=store)
+        with quiet_libraries():  # the lab's library chatter off, as when a lab runs
+            results = run_check(k, fn, seed, learner_file=path, tracking_uri=store)
     for r in results:
         mark = "✓" if r.passed else "✗"
         print(f"  {mark} {r.claim}: {r.statement}")
