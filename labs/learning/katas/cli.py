@@ -147,8 +147,8 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
             results = run_check(k, fn, seed, learner_file=path, tracking_uri=store)
     for r in results:
         mark = "✓" if r.passed else "✗"
-        print(f"  {mark} {r.claim}: {r.statement}")
-        print(f"      {_numbers(r.measured)}")
+        # the claim and its numbers; not its statement, which may spell out the fix
+        print(f"  {mark} {r.claim}: {_numbers(r.measured)}")
     solved = all(r.passed for r in results)
     progress = read_progress(root)
     entry = progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0})
