@@ -242,3 +242,52 @@ def test_the_list_shows_every_kata_with_its_status(project: Path, capsys) -> Non
     row = next(line for line in out.splitlines() if K.id in line)
     assert K.topic in row and "started" in row and K.difficulty in row
     assert kata(K.id) is K
+
+
+class SeedNotUsable(Exception):
+    """A toy lab's way of saying a seed cannot set its scenario up."""
+
+
+def test_a_check_on_several_seeds_passes_on_most_and_skips_unusable_seeds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from dataclasses import dataclass, replace
+
+    from labs.common.counterfactuals import Counterfactual, LabCounterfactuals
+    from labs.common.results import Claim, LabResult
+
+    @dataclass(frozen=True)
+    class ToyParams:
+        seed: int = 0
+
+    seen: list[int] = []
+
+    def toy_run(p: ToyParams, out_dir: Path, echo=print, *, rule=lambda seed: True) -> LabResult:
+        seen.append(p.seed)
+        if p.seed % 7 == 0:
+            raise SeedNotUsable(f"seed {p.seed}")
+        held = bool(rule(p.seed))
+        return LabResult("toy", "Q?", [Claim("holds", "It holds.", held, {"seed": p.seed})])
+
+    spec = LabCounterfactuals(
+        "toy", "toy", ToyParams, toy_run,
+        (Counterfactual("never", "never", ("holds",), "...", components={"rule": bool}),),
+    )  # fmt: skip
+    toy = replace(KATAS[0], checks=("holds",), component="rule", repeats=3, draws={},
+                  unusable_seed=("SeedNotUsable",), params={})  # fmt: skip
+    monkeypatch.setattr(Kata, "spec", lambda self: spec)
+    step = 7919
+
+    def check(rule, seed: int = 1):
+        seen.clear()
+        return run_check(toy, rule, seed, learner_file=tmp_path / "rule.py")[0]
+
+    # fails on one seed of three: passes, and says on how many it held
+    first_fails = check(lambda s: s != 1)
+    assert first_fails.passed and first_fails.measured["held_on_seeds"] == "2/3"
+    assert first_fails.measured["seed"] == 1 + step  # the numbers of a seed that held
+    assert not check(lambda s: s == 1).passed  # holds on one of three: fails
+    # a seed the lab cannot set up is skipped, the next one used: still three runs
+    seed = 7 - step  # the second seed of the check (seed + step) is 7: unusable
+    assert check(lambda s: True, seed).measured["held_on_seeds"] == "3/3"
+    assert seen == [seed, 7, seed + 2 * step, seed + 3 * step]

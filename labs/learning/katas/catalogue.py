@@ -144,6 +144,12 @@ KATAS: tuple[Kata, ...] = (
             "single retrains, not of their mean).",
         ),
         wrong_fixes=("fixed_margin", "spread_of_means"),
+        # the lab's own sizes, not the audit's: on 375 "notebook" rows the offline-gap floor
+        # failed the bootstrap champion itself on some seeds
+        params={"train_rows": 3000, "holdout_rows": 2000, "new_data_rows": 3000},
+        repeats=5,  # the no-op promotion rate over 20 pairs misses its target 1 seed in 10
+        # on ~1 seed in 30 the champion's own bootstrap gate fails (offline gap 0.0503 > 0.05)
+        unusable_seed=("NotStagedError",),
     ),
     Kata(
         id="features-future-leak",
