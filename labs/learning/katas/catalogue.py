@@ -178,6 +178,32 @@ KATAS: tuple[Kata, ...] = (
         ),
         wrong_fixes=("forward", "count_every_call"),
     ),
+    Kata(
+        id="reproducibility-column-order",
+        topic="reproducibility",
+        difficulty="easy",
+        title="Same commit, same data, same seed — another model file",
+        scenario=(
+            "A reviewer re-ran last week's training from the same commit, on the same "
+            "DVC-pinned data, with the same seed: the metrics agree to the fourth decimal, but "
+            "the model file's SHA-256 differs from the registered one, and re-running it twice "
+            "more gives two more hashes. The registry refuses to serve a model whose bytes it "
+            "cannot verify. The training step's column handling was rewritten last sprint. "
+            "Make the same inputs give the same model file."
+        ),
+        file="columns.py",
+        function="column_order",
+        component="column_order",
+        counterfactual="order-left-to-chance",
+        checks=("set_order_depends_on_hash_seed", "same_seed_same_bytes"),
+        hints=(
+            "Run `python -c \"print(list({'a', 'b', 'c'}))\"` three times. Same output?",
+            "A set of strings iterates in an order that depends on PYTHONHASHSEED, which is "
+            "random per process unless it is set.",
+            "Do not keep an order nobody chose: choose one that depends on the names alone.",
+        ),
+        wrong_fixes=("by_hash", "shuffle_seeded"),
+    ),
 )
 
 

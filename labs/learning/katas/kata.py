@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import os
 import secrets
 import sys
 import tempfile
@@ -99,9 +100,9 @@ def learner_function(
 ) -> Iterator[Callable[..., Any]]:
     """``name`` from the learner's file at ``path``, with the parameters of ``like``.
 
-    The file is imported as a module named after it, with its folder first on ``sys.path``
-    while the block runs, so a lab can hand the function to its sidecar process (pickled by
-    reference, imported there the same way); both are undone on exit.
+    The file is imported as a module named after it, with its folder first on ``sys.path`` and
+    ``PYTHONPATH`` while the block runs, so a lab can hand the function to its sidecar or a
+    subprocess (pickled by reference, or named, and imported there); all undone on exit.
 
     Raises :class:`LearnerFileError` with one line (and the line number) for a syntax error,
     an exception while the file is executed, a missing function or a changed signature.
@@ -117,6 +118,8 @@ def learner_function(
     folder, module_name = str(path.parent.resolve()), path.stem
     saved = sys.modules.pop(module_name, None)
     sys.path.insert(0, folder)
+    pythonpath = os.environ.get("PYTHONPATH")  # and for the processes the lab starts
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, pythonpath) if p)
     importlib.invalidate_caches()
     try:
         spec = importlib.util.spec_from_file_location(module_name, path.resolve())
@@ -131,7 +134,7 @@ def learner_function(
         if not callable(fn):
             raise LearnerFileError(f"{path.name}: no function {name}() (the lab calls it)")
         want, have = _required(like), _required(fn)
-        if have != want:
+        if len(have) != len(want):  # the lab passes them by position
             raise LearnerFileError(
                 f"{path.name}: {name}({', '.join(have)}) — the lab calls {name}({', '.join(want)})"
             )
@@ -139,6 +142,10 @@ def learner_function(
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
+        if pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = pythonpath
         sys.modules.pop(module_name, None)
         if saved is not None:
             sys.modules[module_name] = saved
@@ -146,8 +153,13 @@ def learner_function(
 
 def _required(fn: Callable[..., Any]) -> list[str]:
     """The parameters a call must fill (the lab passes these; others may have defaults)."""
-    empty = inspect.Parameter.empty
-    return [p.name for p in inspect.signature(fn).parameters.values() if p.default is empty]
+    empty, variadic = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL,
+                                                 inspect.Parameter.VAR_KEYWORD)  # fmt: skip
+    return [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is empty and p.kind not in variadic
+    ]
 
 
 def _where(path: Path, err: BaseException, when: str) -> str:
@@ -192,7 +204,6 @@ def run_check(
     An exception raised through the learner's file is a :class:`LearnerFileError` naming its
     line; one raised elsewhere names the lab's error.
     """
-    import os
 
     spec = kata.spec()
     saved = os.environ.get("MLFLOW_TRACKING_URI")
