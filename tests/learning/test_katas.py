@@ -93,6 +93,39 @@ def test_the_checker_fails_the_start_and_wrong_fixes_and_passes_the_solution(
 K = KATAS[0]
 
 
+@pytest.fixture
+def toy_lab(monkeypatch: pytest.MonkeyPatch):
+    """The first kata's lab replaced by a toy with the same part and the same claims, decided
+    from the threshold alone (the real lab runs in ``make test-katas``): the learner's loop is
+    tested in milliseconds."""
+    from dataclasses import dataclass
+
+    from labs.common.counterfactuals import Counterfactual, LabCounterfactuals
+    from labs.common.results import Claim, LabResult
+
+    @dataclass(frozen=True)
+    class ToyParams:
+        seed: int = 0
+
+    def bonferroni(alpha: float, columns: int) -> float:
+        return alpha / columns
+
+    def toy_run(p: ToyParams, out_dir: Path, echo=print, *, threshold_rule=bonferroni):
+        t = threshold_rule(0.05, 9)
+        rate = 1 - (1 - t) ** 9
+        return LabResult("drift", "Q?", [
+            Claim("false_alarm_rate_at_most_alpha", "s", rate <= 0.05, {"alarm_rate": rate}),
+            Claim("covariate_detected", "s", t > 1e-6, {"threshold": t}),
+            Claim("no_drift_nothing_flagged", "s", True, {}),
+        ])  # fmt: skip
+
+    broken = Counterfactual(K.counterfactual, "t", ("false_alarm_rate_at_most_alpha",), "...",
+                            components={K.component: lambda alpha, columns: alpha})  # fmt: skip
+    spec = LabCounterfactuals("drift", "drift", ToyParams, toy_run, (broken,))
+    monkeypatch.setattr(Kata, "spec", lambda self: spec)
+    return spec
+
+
 def start(capsys) -> Path:
     assert cli.main(["start", K.id]) == 0
     out = capsys.readouterr().out
@@ -137,7 +170,9 @@ def test_a_broken_learner_file_is_one_readable_line_and_exit_2(
     assert cli.read_progress()[K.id]["checks"] == 0  # not a check: nothing was measured
 
 
-def test_an_exception_in_the_learners_function_names_its_line(project: Path, capsys) -> None:
+def test_an_exception_in_the_learners_function_names_its_line(
+    project: Path, capsys, toy_lab
+) -> None:
     path = start(capsys)
     path.write_text(
         "def column_threshold(alpha, columns):\n    return alpha / (columns - columns)\n"
@@ -196,7 +231,7 @@ def test_without_a_started_kata_the_commands_say_how_to_start(project: Path, cap
         assert "no kata started: make kata K=<id>" in capsys.readouterr().err
 
 
-def test_a_check_passes_and_is_recorded_as_solved(project: Path, capsys) -> None:
+def test_a_check_passes_and_is_recorded_as_solved(project: Path, capsys, toy_lab) -> None:
     path = start(capsys)
     path.write_text(K.source("solution"))
     assert cli.main(["check", "--seed", str(SEED)]) == 0
