@@ -217,7 +217,7 @@ kata-reset: setup ## Your kata file back at the start (yours is kept as <file>.b
 labs: setup ## Run every ready lab (progress, time per lab, failures listed at the end), then build the evidence index
 	$(BIN)/python -m labs.index.cli run
 
-claims-audit: setup ## Show every claim can fail: each lab as it is, then under each counterfactual (LABS="drift cicd" for some); ~110 R, 17 min on 2 slow cores
+claims-audit: setup ## Show every claim can fail: each lab as it is, then under each counterfactual (LABS="drift cicd" for some); ~110-140 R: 18-23 min on 2 slow cores
 	$(BIN)/python -m labs.index.cli audit $(LABS)
 
 index: $(VENV_STAMP) ## Build reports/index.html, the evidence index, from the labs' summary.json files
