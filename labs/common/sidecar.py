@@ -38,6 +38,13 @@ def sidecar(max_workers: int = 1) -> Iterator[ProcessPoolExecutor]:
         # Private but stable since 3.8: the only handle on the worker processes.
         for process in list((executor._processes or {}).values()):
             process.kill()
+        manager = executor._executor_manager_thread
         executor.shutdown(wait=False, cancel_futures=True)
+        # The pool's manager thread sees the killed worker and closes its wake-up pipe. Wait
+        # for it here: at interpreter exit, concurrent.futures wakes every manager through that
+        # pipe, and on 3.11 a close racing that wake-up writes to a closed descriptor ("Bad file
+        # descriptor" traceback after a clean Ctrl-C).
+        if manager is not None:
+            manager.join(timeout=10)
         raise
     executor.shutdown(wait=True)

@@ -43,3 +43,18 @@ def test_a_finished_lab_waits_for_its_sidecar() -> None:
     with sidecar() as side:
         future = side.submit(_sleep, 0.2)
     assert future.done() and future.result() != os.getpid()
+
+
+def test_an_interrupted_sidecar_leaves_no_wakeup_for_interpreter_exit_to_race() -> None:
+    """After a Ctrl-C the pool's manager thread has ended and closed its wake-up pipe, so the
+    wake-up concurrent.futures sends every pool at interpreter exit is a no-op — on 3.11 it
+    raced the close and printed a "Bad file descriptor" traceback after a clean exit 130."""
+    with pytest.raises(KeyboardInterrupt):
+        with sidecar() as side:
+            side.submit(os.getpid).result()
+            side.submit(_sleep, 60)
+            manager = side._executor_manager_thread
+            wakeup = side._executor_manager_thread_wakeup
+            raise KeyboardInterrupt
+    assert manager is not None and not manager.is_alive()
+    assert wakeup._closed
