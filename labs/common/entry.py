@@ -161,7 +161,7 @@ def _audit(
     import os
     import tempfile
 
-    from labs.common.counterfactuals import audit_lab, format_audit
+    from labs.common.claims_audit import audit_lab, format_audit
     from labs.common.params import params_for
 
     try:

@@ -1,7 +1,7 @@
 """``make claims-audit``: every lab's counterfactuals, run, and one line per claim.
 
 Each lab audits itself in its own process (``python -m labs.<topic> --audit --json …``, see
-:mod:`labs.common.counterfactuals`): it runs once as it is on small parameters and once under
+:mod:`labs.common.claims_audit`): it runs once as it is on small parameters and once under
 each counterfactual, in a throw-away folder and MLflow store. Labs run one after another, for
 the reason ``make labs`` gives (two cores, timing claims). The lines are printed as each lab
 finishes; the end prints ``N/N claims fail under a counterfactual`` and writes
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from labs.common.catalogue import Topic
-from labs.common.counterfactuals import LabAudit, format_audit
+from labs.common.claims_audit import LabAudit, format_audit
 from labs.common.paths import project_root
 from labs.common.results import git_state
 

@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labs.common.counterfactuals import (
+from labs.common.claims_audit import (
     CANNOT_FAIL,
     FAILS,
     FAILS_WITHOUT,
     NO_COUNTERFACTUAL,
-    Counterfactual,
     LabAudit,
-    LabCounterfactuals,
-    UnknownCounterfactual,
     audit_lab,
     format_audit,
 )
+from labs.common.counterfactuals import Counterfactual, LabCounterfactuals, UnknownCounterfactual
 from labs.common.entry import lab_main
 from labs.common.results import Claim, LabResult, read_summary
 

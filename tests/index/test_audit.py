@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from labs.common.catalogue import Topic, topic
-from labs.common.counterfactuals import ClaimAudit, LabAudit
+from labs.common.claims_audit import ClaimAudit, LabAudit
 from labs.index.audit import read_audit, run_audit
 
 

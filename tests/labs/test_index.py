@@ -120,7 +120,7 @@ def test_a_failing_claim_is_marked_and_counted(project: Path, write_lab) -> None
 def test_model_and_unchecked_claims_and_the_audit_verdicts_are_shown(
     project: Path, write_lab
 ) -> None:
-    from labs.common.counterfactuals import ClaimAudit, LabAudit
+    from labs.common.claims_audit import ClaimAudit, LabAudit
     from labs.index.audit import AUDIT_FILE, write_audit
 
     write_lab(

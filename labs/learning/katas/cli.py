@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from labs.common.claims_audit import numbers_line
 from labs.common.entry import quiet_libraries
 from labs.common.paths import project_root
 from labs.learning.katas.catalogue import KATAS, kata
@@ -148,7 +149,7 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
     for r in results:
         mark = "✓" if r.passed else "✗"
         # the claim and its numbers; not its statement, which may spell out the fix
-        print(f"  {mark} {r.claim}: {_numbers(r.measured)}")
+        print(f"  {mark} {r.claim}: {numbers_line(r.measured)}")
     solved = all(r.passed for r in results)
     progress = read_progress(root)
     entry = progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0})
@@ -212,12 +213,6 @@ def cmd_reset(kata_id: str | None, root: Path | None = None) -> int:
         path.name + ".before-reset").exists() else ""  # fmt: skip
     print(f"{_shown(path)} is back at the start{kept}.")
     return EXIT_OK
-
-
-def _numbers(measured: dict[str, Any], limit: int = 6) -> str:
-    from labs.common.counterfactuals import numbers_line
-
-    return numbers_line(measured, limit)
 
 
 def _now() -> str:
