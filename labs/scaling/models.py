@@ -86,6 +86,15 @@ def onnx_feed(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return feed
 
 
+def learned_parameters(model: Any) -> int:
+    """What the fitted model holds: its coefficients and intercepts, or its trees' nodes —
+    what its size on disk and its scoring time grow with."""
+    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+    if hasattr(estimator, "estimators_"):
+        return int(sum(tree.tree_.node_count for tree in estimator.estimators_))
+    return int(estimator.coef_.size + estimator.intercept_.size)
+
+
 def measure_candidates(
     trained: Sequence[tuple[str, Any, float]],
     holdout: pd.DataFrame,
@@ -108,6 +117,7 @@ def measure_candidates(
             "model": spec,
             "roc_auc": float(roc_auc_score(y, proba)),
             "size_kb": len(model_bytes(model)) / 1024,
+            "parameters": learned_parameters(model),
             "train_s": train_s,
             "sklearn_1_row_ms": _best_ms(lambda m=model: m.predict_proba(one), repeats),
             f"sklearn_{batch_rows}_rows_ms": _best_ms(
