@@ -27,8 +27,7 @@ from labs.learning.katas.kata import draw_seed, learner_function, run_check
 k = kata(sys.argv[1])
 path = Path(tempfile.mkdtemp()) / k.file
 shutil.copy(k.folder / "solution.py", path)
-real = k.spec().run.__kwdefaults__[k.component]
-with learner_function(path, k.function, real) as fn:
+with learner_function(path, k.function, k.real_component()) as fn:
     results = run_check(k, fn, draw_seed(), learner_file=path)
 sys.exit(0 if all(r.passed for r in results) else 1)
 """

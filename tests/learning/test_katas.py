@@ -39,10 +39,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def real_component(k: Kata):
-    return k.spec().run.__kwdefaults__[k.component]
-
-
 # --- every kata is complete, and built from its lab's counterfactual ----------------------
 
 
@@ -79,7 +75,7 @@ def test_the_checker_fails_the_start_and_wrong_fixes_and_passes_the_solution(
         path = tmp_path / variant / k.file
         path.parent.mkdir()
         path.write_text(k.source(variant))
-        with learner_function(path, k.function, real_component(k)) as fn:
+        with learner_function(path, k.function, k.real_component()) as fn:
             return {r.claim for r in run_check(k, fn, SEED, learner_file=path) if not r.passed}
 
     assert failing("start") & broken
@@ -177,7 +173,7 @@ def test_an_exception_in_the_learners_function_names_its_line(
     path.write_text(
         "def column_threshold(alpha, columns):\n    return alpha / (columns - columns)\n"
     )
-    with learner_function(path, K.function, real_component(K)) as fn:
+    with learner_function(path, K.function, K.real_component()) as fn:
         with pytest.raises(cli.KataError, match=r"threshold.py line 2: ZeroDivisionError"):
             run_check(K, fn, SEED, learner_file=path)
 

@@ -65,6 +65,11 @@ def write_progress(progress: dict[str, dict[str, Any]], root: Path | None = None
     tmp.replace(path)
 
 
+def entry_of(k: Kata, progress: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The kata's progress entry, made when first needed."""
+    return progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0})
+
+
 def status(k: Kata, progress: dict[str, dict[str, Any]]) -> str:
     entry = progress.get(k.id, {})
     return "solved" if entry.get("solved") else "started" if entry else "new"
@@ -116,7 +121,7 @@ def cmd_start(kata_id: str, root: Path | None = None) -> int:
         path.write_text(k.source("start"))
     (workspace(root) / "current").write_text(k.id + "\n")
     progress = read_progress(root)
-    progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0, "solved": False})
+    entry_of(k, progress)
     write_progress(progress, root)
     print(f"Kata {k.id} ({k.topic}, {k.difficulty}): {k.title}\n")
     print(k.scenario + "\n")
@@ -137,9 +142,8 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
     path = learner_file(k, root)
     if not path.exists():
         raise KataError(f"{_shown(path)} is missing: make kata K={k.id} (or make kata-reset)")
-    real = getattr(k.spec().run, "__kwdefaults__", None) or {}
     seed = draw_seed() if seed is None else seed
-    with learner_function(path, k.function, real[k.component]) as fn:
+    with learner_function(path, k.function, k.real_component()) as fn:
         print(f"Checking {_shown(path)} through the {k.topic} lab on a fresh seed ({seed}) …",
               flush=True)  # fmt: skip
         started = time.perf_counter()
@@ -152,7 +156,7 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
         print(f"  {mark} {r.claim}: {numbers_line(r.measured)}")
     solved = all(r.passed for r in results)
     progress = read_progress(root)
-    entry = progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0})
+    entry = entry_of(k, progress)
     entry["checks"] = int(entry.get("checks", 0)) + 1
     entry["last_check"] = {"at": _now(), "seed": seed, "passed": solved}
     if solved and not entry.get("solved"):
@@ -170,7 +174,7 @@ def cmd_check(kata_id: str | None, root: Path | None = None, seed: int | None = 
 def cmd_hint(kata_id: str | None, root: Path | None = None) -> int:
     k = current(kata_id, root)
     progress = read_progress(root)
-    entry = progress.setdefault(k.id, {"started_at": _now(), "checks": 0, "hints": 0})
+    entry = entry_of(k, progress)
     shown = min(int(entry.get("hints", 0)) + 1, len(k.hints))
     entry["hints"] = shown
     write_progress(progress, root)

@@ -78,6 +78,11 @@ class Kata:
         module = importlib.import_module(f"labs.{self.topic}.counterfactuals")
         return module.COUNTERFACTUALS
 
+    def real_component(self) -> Callable[..., Any]:
+        """The lab's own part the learner's function stands in for (its signature is the
+        contract)."""
+        return self.spec().run.__kwdefaults__[self.component]
+
     def question(self) -> str:
         from labs.common.catalogue import topic
 
